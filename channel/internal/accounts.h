@@ -1,0 +1,72 @@
+// Accounts: the queue's counters (qsize, JoinableQueue's unfinished count, the reader's expected
+// seq, loss statistics) and each putting process's slot counters, changed as one crash-atomic step.
+//
+// Protocol (an undo journal under a robust mutex): Transact copies the ledger and the touched
+// slot's counters into the journal, raises journal_active, applies the change, lowers it. A process
+// killed in between leaves journal_active raised; the next locker gets EOWNERDEAD and restores the
+// journal, so a change is either wholly applied or not at all. Readers of single counters
+// (qsize(), empty()) load them without the lock: each word is always a committed value or the one
+// being committed.
+//
+// Lock order: the writer lock or the reader lock may be held when calling Transact; never the
+// reverse.
+#ifndef CHANNEL_INTERNAL_ACCOUNTS_H_
+#define CHANNEL_INTERNAL_ACCOUNTS_H_
+
+#include "absl/status/status.h"
+#include "absl/types/optional.h"
+#include "channel/internal/deadline.h"
+#include "channel/internal/shared_state.h"
+
+namespace channel {
+namespace internal {
+
+// The slot counters a transaction may change.
+struct SlotCounters {
+  int64_t unsent = 0;
+  uint64_t sent_through = 0;
+};
+
+class Accounts {
+ public:
+  explicit Accounts(SharedQueue* queue) : q_(queue) {}
+
+  // Runs `change(Ledger&, SlotCounters*)` on copies and commits them atomically. `slot` is the
+  // ProcessSlot index to include, or -1 (then the SlotCounters pointer is null). `change` returns
+  // false to commit nothing (for example when the queue is full). Returns kDeadlineExceeded if
+  // the lock could not be taken in time; otherwise OK, with *committed telling whether the
+  // change was applied.
+  template <typename Change>
+  absl::Status Transact(const Deadline& deadline, int slot, Change&& change,
+                        bool* committed = nullptr) {
+    RobustLock lock;
+    absl::Status s = lock.Acquire(&q_->accounts.mu, deadline, [this] { Repair(); });
+    if (!s.ok()) return s;
+    Ledger ledger = q_->accounts.ledger;
+    SlotCounters counters;
+    SlotCounters* counters_ptr = nullptr;
+    if (slot >= 0) {
+      counters = {q_->slots[slot].unsent, q_->slots[slot].sent_through};
+      counters_ptr = &counters;
+    }
+    const bool apply = change(ledger, counters_ptr);
+    if (apply) Commit(ledger, slot, counters);
+    if (committed != nullptr) *committed = apply;
+    return absl::OkStatus();
+  }
+
+  // Lock-free snapshots.
+  int64_t items() const { return LoadRelaxed(q_->accounts.ledger.items); }
+  int64_t unfinished() const { return LoadRelaxed(q_->accounts.ledger.unfinished); }
+  Ledger Snapshot() const;
+
+ private:
+  void Commit(const Ledger& ledger, int slot, const SlotCounters& counters);
+  void Repair();
+  SharedQueue* q_;
+};
+
+}  // namespace internal
+}  // namespace channel
+
+#endif  // CHANNEL_INTERNAL_ACCOUNTS_H_

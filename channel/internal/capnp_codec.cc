@@ -1,0 +1,97 @@
+#include "channel/internal/capnp_codec.h"
+
+#include <cstring>
+#include <vector>
+
+#include <kj/exception.h>
+
+#include "absl/strings/str_cat.h"
+
+namespace channel {
+namespace internal {
+namespace {
+
+constexpr uint64_t kBaseTraversalWords = 8 << 20;  // capnp's default, 64 MiB
+
+absl::Status KjError(absl::StatusCode code, absl::string_view what, const kj::Exception& e) {
+  return absl::Status(code, absl::StrCat(what, ": ", e.getDescription().cStr()));
+}
+
+}  // namespace
+
+size_t SerializedBytes(kj::ArrayPtr<const kj::ArrayPtr<const capnp::word>> segments) {
+  size_t table_words = (segments.size() + 2) / 2;  // u32 count-1, u32 per segment, padded
+  size_t words = table_words;
+  for (const auto& s : segments) words += s.size();
+  return words * sizeof(capnp::word);
+}
+
+void WriteSegments(kj::ArrayPtr<const kj::ArrayPtr<const capnp::word>> segments, char* out) {
+  const size_t table_words = (segments.size() + 2) / 2;
+  memset(out, 0, table_words * sizeof(capnp::word));
+  const uint32_t count_minus_one = static_cast<uint32_t>(segments.size() - 1);
+  memcpy(out, &count_minus_one, 4);
+  for (size_t i = 0; i < segments.size(); ++i) {
+    const uint32_t size = static_cast<uint32_t>(segments[i].size());
+    memcpy(out + 4 * (i + 1), &size, 4);
+  }
+  out += table_words * sizeof(capnp::word);
+  for (const auto& s : segments) {
+    memcpy(out, s.begin(), s.size() * sizeof(capnp::word));
+    out += s.size() * sizeof(capnp::word);
+  }
+}
+
+absl::StatusOr<kj::ArrayPtr<const kj::ArrayPtr<const capnp::word>>> SegmentsOf(
+    capnp::MessageBuilder& message) {
+  try {
+    capnp::AnyPointer::Reader root = message.getRoot<capnp::AnyPointer>().asReader();
+    if (root.isNull()) return absl::InvalidArgumentError("the message has no root struct");
+    if (!root.isStruct()) return absl::InvalidArgumentError("the message's root is not a struct");
+    return message.getSegmentsForOutput();
+  } catch (const kj::Exception& e) {
+    return KjError(absl::StatusCode::kInvalidArgument, "cannot serialize the message", e);
+  }
+}
+
+absl::Status WithCopiedMessage(capnp::AnyStruct::Reader root,
+                               absl::FunctionRef<absl::Status(capnp::MessageBuilder&)> put) {
+  // Zeroed scratch for the builder's first segment; MallocMessageBuilder re-zeroes what it used
+  // when destroyed, so only growth needs clearing.
+  thread_local std::vector<uint64_t> scratch;
+  try {
+    const size_t words = root.totalSize().wordCount + 1;  // + the root pointer
+    if (scratch.size() < words) scratch.assign(words, 0);
+    capnp::MallocMessageBuilder builder(
+        kj::arrayPtr(reinterpret_cast<capnp::word*>(scratch.data()), scratch.size()));
+    builder.setRoot(root);
+    return put(builder);
+  } catch (const kj::Exception& e) {
+    return KjError(absl::StatusCode::kInvalidArgument, "cannot copy the message", e);
+  }
+}
+
+absl::StatusOr<std::unique_ptr<capnp::FlatArrayMessageReader>> OpenPayload(
+    const Payload& payload) {
+  const size_t words = payload.bytes / sizeof(capnp::word);
+  capnp::ReaderOptions options;
+  // Room for the validation pass below plus a few full traversals by the caller; messages up to
+  // the queue's max_message_bytes are accepted even beyond capnp's default 64 MiB.
+  options.traversalLimitInWords = kBaseTraversalWords + 4 * words;
+  try {
+    auto reader = std::make_unique<capnp::FlatArrayMessageReader>(
+        kj::arrayPtr(reinterpret_cast<const capnp::word*>(payload.words.get()), words), options);
+    if (reader->getEnd() != reinterpret_cast<const capnp::word*>(payload.words.get()) + words) {
+      return absl::DataLossError("received message: trailing bytes after the last segment");
+    }
+    capnp::AnyPointer::Reader root = reader->getRoot<capnp::AnyPointer>();
+    if (!root.isStruct()) return absl::DataLossError("received message: root is not a struct");
+    root.targetSize();  // walks every pointer: throws now rather than in the caller's reads
+    return reader;
+  } catch (const kj::Exception& e) {
+    return KjError(absl::StatusCode::kDataLoss, "received a malformed message", e);
+  }
+}
+
+}  // namespace internal
+}  // namespace channel

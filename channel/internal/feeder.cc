@@ -1,0 +1,126 @@
+#include "channel/internal/feeder.h"
+
+#include <cstring>
+#include <new>
+#include <utility>
+
+#include "channel/internal/crc32c.h"
+#include "channel/internal/frame.h"
+
+namespace channel {
+namespace internal {
+namespace {
+
+// A buffer that once held a huge batch is given back rather than kept for ever.
+constexpr size_t kKeepBufferBytes = 4 << 20;
+
+}  // namespace
+
+Feeder::~Feeder() {
+  std::unique_lock<std::mutex> lock(mu_);
+  if (thread_.joinable()) thread_.detach();  // only after Cancel(); Join() joins otherwise
+}
+
+void Feeder::Append(int slot, size_t payload_bytes, absl::FunctionRef<void(char*)> encode,
+                    const std::shared_ptr<void>& keepalive) {
+  std::unique_lock<std::mutex> lock(mu_);
+  slot_ = slot;
+  const size_t at = pending_.size();
+  pending_.resize(at + kFrameHeaderBytes + payload_bytes);
+  char* frame = pending_.data() + at;
+  encode(frame + kFrameHeaderBytes);
+  FrameHeader h;
+  h.payload_bytes = static_cast<uint32_t>(payload_bytes);
+  h.payload_crc = Crc32c(frame + kFrameHeaderBytes, payload_bytes);
+  EncodeHeader(h, frame);  // seq is stamped by PipeWriter under the writer lock
+  ++pending_count_;
+  if (!started_) {
+    // A thread that exited after an earlier Close() has released mu_ for good: reap it.
+    if (thread_.joinable()) thread_.join();
+    started_ = true;
+    thread_ = std::thread(&Feeder::Run, this, keepalive);
+  }
+  work_cv_.notify_one();
+}
+
+void Feeder::Run(std::shared_ptr<void> keepalive) {
+  std::vector<char> batch;
+  std::unique_lock<std::mutex> lock(mu_);
+  for (;;) {
+    work_cv_.wait(lock, [this] { return pending_count_ > 0 || closing_ || cancelled_; });
+    if (pending_count_ == 0 || cancelled_) break;
+    batch.swap(pending_);
+    writing_count_ = std::exchange(pending_count_, 0);
+    const int slot = slot_;
+    lock.unlock();
+    absl::Status s = writer_->WriteBatch(slot, batch.data(), batch.size(), writing_count_);
+    batch.clear();
+    if (batch.capacity() > kKeepBufferBytes) std::vector<char>().swap(batch);
+    lock.lock();
+    if (!s.ok() && error_.ok()) error_ = s;
+    writing_count_ = 0;
+    idle_cv_.notify_all();
+  }
+  started_ = false;
+  idle_cv_.notify_all();
+  lock.unlock();
+  keepalive.reset();
+}
+
+void Feeder::Close() {
+  std::lock_guard<std::mutex> lock(mu_);
+  closing_ = true;
+  work_cv_.notify_one();
+}
+
+absl::Status Feeder::Join() {
+  std::thread thread;
+  {
+    std::unique_lock<std::mutex> lock(mu_);
+    idle_cv_.wait(lock, [this] { return !started_ || cancelled_; });
+    thread = std::move(thread_);
+  }
+  if (thread.joinable()) {
+    if (cancelled_) {
+      thread.detach();
+    } else {
+      thread.join();
+    }
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  return error_;
+}
+
+int64_t Feeder::Cancel() {
+  std::lock_guard<std::mutex> lock(mu_);
+  cancelled_ = true;
+  const int64_t dropped = std::exchange(pending_count_, 0);
+  pending_.clear();
+  work_cv_.notify_one();
+  idle_cv_.notify_all();
+  return dropped;
+}
+
+int64_t Feeder::unwritten() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return pending_count_ + writing_count_;
+}
+
+void Feeder::ForgetAfterFork() {
+  // Runs in the child with mu_ held by LockForFork (in the parent's copy of the lock): the
+  // parent's thread does not exist here, so reset everything it could have been in the middle of.
+  new (&mu_) std::mutex();
+  new (&work_cv_) std::condition_variable();
+  new (&idle_cv_) std::condition_variable();
+  new (&thread_) std::thread();  // the parent's thread id is meaningless here; never join it
+  pending_.clear();
+  pending_count_ = 0;
+  writing_count_ = 0;
+  slot_ = -1;
+  started_ = false;
+  closing_ = false;
+  error_ = absl::OkStatus();
+}
+
+}  // namespace internal
+}  // namespace channel

@@ -1,0 +1,77 @@
+// Feeder: a handle's background thread that writes what Put buffered into the pipe.
+//
+// Put serializes into the feeder's pending buffer and returns; the thread swaps that buffer for
+// an empty one and writes the whole batch with as few write(2) calls as the pipe allows (see
+// PipeWriter). Frames are contiguous in one reusable buffer, so the hot path allocates nothing
+// once the buffer has grown to the working size.
+//
+// Lifecycle: started by the first Append; Close() lets it finish what is pending and exit;
+// Join() waits for that. Cancel() drops what is pending and stops waiting for the thread (it may
+// be blocked on a full pipe; it keeps its owner alive through the keepalive it was started with).
+// After fork() the child has no feeder thread: ForgetAfterFork() discards the parent's buffered
+// frames in the child, so they are written once, by the parent.
+#ifndef CHANNEL_INTERNAL_FEEDER_H_
+#define CHANNEL_INTERNAL_FEEDER_H_
+
+#include <condition_variable>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "absl/functional/function_ref.h"
+#include "absl/status/status.h"
+#include "channel/internal/pipe_writer.h"
+
+namespace channel {
+namespace internal {
+
+class Feeder {
+ public:
+  explicit Feeder(PipeWriter* writer) : writer_(writer) {}
+  ~Feeder();
+  Feeder(const Feeder&) = delete;
+  Feeder& operator=(const Feeder&) = delete;
+
+  // Appends one frame whose payload `encode` writes (payload_bytes, a multiple of 8), for the
+  // items reserved on `slot`. `keepalive` owns everything the thread touches.
+  void Append(int slot, size_t payload_bytes, absl::FunctionRef<void(char*)> encode,
+              const std::shared_ptr<void>& keepalive);
+  void Close();
+  // After Close(): waits until the thread has written everything and exited. The first write
+  // error, if one happened (its items were counted lost).
+  absl::Status Join();
+  // Drops frames not yet handed to the pipe and returns how many; does not wait for the thread.
+  int64_t Cancel();
+  // Frames appended and not yet written, including a batch being written.
+  int64_t unwritten() const;
+
+  // fork() support, called by ExitHooks (exit_hooks.h) with every feeder's mutex.
+  void LockForFork() { mu_.lock(); }
+  void UnlockForFork() { mu_.unlock(); }
+  void ForgetAfterFork();
+
+ private:
+  void Run(std::shared_ptr<void> keepalive);
+
+  PipeWriter* const writer_;
+  mutable std::mutex mu_;
+  std::condition_variable work_cv_;
+  std::condition_variable idle_cv_;
+  std::vector<char> pending_;  // frames appended since the last swap
+  int64_t pending_count_ = 0;
+  int64_t writing_count_ = 0;  // frames in the batch the thread is writing
+  int slot_ = -1;
+  bool started_ = false;
+  bool closing_ = false;
+  bool cancelled_ = false;
+  absl::Status error_;
+  std::thread thread_;
+};
+
+}  // namespace internal
+}  // namespace channel
+
+#endif  // CHANNEL_INTERNAL_FEEDER_H_

@@ -1,0 +1,352 @@
+#include "channel/internal/pipe_queue.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <new>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "channel/internal/process_registry.h"
+
+namespace channel {
+namespace internal {
+namespace {
+
+// Longest uninterrupted futex sleep: how often a waiting process looks for dead peers.
+constexpr int64_t kReapSliceNs = 500 * 1000 * 1000;
+// Minimum spacing of reaper runs across all processes on a queue.
+constexpr int64_t kReapIntervalNs = 250 * 1000 * 1000;
+constexpr int kPipeBytes = 1 << 20;
+
+absl::Status ClosedError() {
+  return absl::FailedPreconditionError("the queue handle is closed (Close() was called)");
+}
+
+}  // namespace
+
+size_t EnlargePipe(int fd) {
+  fcntl(fd, F_SETPIPE_SZ, kPipeBytes);  // may be refused (pipe-max-size, per-user limits)
+  const int size = fcntl(fd, F_GETPIPE_SZ);
+  return size > 0 ? static_cast<size_t>(size) : 4096;
+}
+
+absl::StatusOr<PipeEnds> MakePipe() {
+  int fds[2];
+  if (pipe2(fds, O_CLOEXEC) != 0) {
+    return absl::ResourceExhaustedError(absl::StrCat("pipe2: ", strerror(errno)));
+  }
+  PipeEnds ends{fds[0], fds[1], EnlargePipe(fds[1])};
+  fcntl(ends.read_fd, F_SETFL, fcntl(ends.read_fd, F_GETFL) | O_NONBLOCK);
+  return ends;
+}
+
+absl::StatusOr<std::shared_ptr<PipeQueue>> PipeQueue::CreateAnonymous(
+    const QueueIdentity& identity, const QueueShape& shape) {
+  const int fd = memfd_create("typed_channel", MFD_CLOEXEC);
+  if (fd < 0) return absl::ResourceExhaustedError(absl::StrCat("memfd_create: ", strerror(errno)));
+  absl::StatusOr<SharedMapping> mapping = SharedMapping::Create(fd, identity, shape);
+  close(fd);  // the mapping keeps the memory alive, in this process and in forked children
+  if (!mapping.ok()) return mapping.status();
+  absl::StatusOr<PipeEnds> pipe = MakePipe();
+  if (!pipe.ok()) return pipe.status();
+  return Adopt(*std::move(mapping), *pipe, nullptr);
+}
+
+std::shared_ptr<PipeQueue> PipeQueue::Adopt(SharedMapping mapping, PipeEnds pipe,
+                                            std::function<void(PipeQueue&)> on_release) {
+  std::shared_ptr<PipeQueue> queue(
+      new PipeQueue(std::move(mapping), pipe, std::move(on_release)));
+  RegisterForExit(queue.get());
+  return queue;
+}
+
+PipeQueue::PipeQueue(SharedMapping mapping, PipeEnds pipe,
+                     std::function<void(PipeQueue&)> on_release)
+    : mapping_(std::move(mapping)),
+      q_(mapping_.get()),
+      pipe_(pipe),
+      accounts_(q_),
+      reader_(q_, pipe.read_fd),
+      writer_(q_, pipe.write_fd, pipe.capacity),
+      feeder_(&writer_),
+      on_release_(std::move(on_release)) {}
+
+PipeQueue::~PipeQueue() {
+  close(pipe_.read_fd);
+  close(pipe_.write_fd);
+}
+
+absl::StatusOr<int> PipeQueue::Slot() {
+  std::lock_guard<std::mutex> lock(slot_mu_);
+  if (slot_ < 0) {
+    absl::StatusOr<int> slot = ClaimSlot(q_);
+    if (!slot.ok()) {
+      MaybeReap();  // dead processes' slots may be reclaimable
+      slot = ClaimSlot(q_);
+      if (!slot.ok()) return slot.status();
+    }
+    slot_ = *slot;
+  }
+  return slot_;
+}
+
+absl::Status PipeQueue::Put(size_t payload_bytes, absl::FunctionRef<void(char*)> encode,
+                            const Deadline& deadline) {
+  if (closed_) return ClosedError();
+  if (payload_bytes > q_->header.max_message_bytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("message is ", payload_bytes, " bytes serialized; this queue's ",
+                     "max_message_bytes is ", q_->header.max_message_bytes));
+  }
+  absl::StatusOr<int> slot = Slot();
+  if (!slot.ok()) return slot.status();
+  absl::Status reserved = Reserve(*slot, deadline);
+  if (!reserved.ok()) return reserved;
+  feeder_.Append(*slot, payload_bytes, encode, shared_from_this());
+  return absl::OkStatus();
+}
+
+absl::Status PipeQueue::Reserve(int slot, const Deadline& deadline) {
+  const int64_t maxsize = q_->header.maxsize;
+  auto try_reserve = [&]() -> absl::StatusOr<bool> {
+    bool committed = false;
+    absl::Status s = accounts_.Transact(
+        deadline, slot,
+        [maxsize](Ledger& l, SlotCounters* c) {
+          if (maxsize > 0 && l.items >= maxsize) return false;
+          ++l.items;
+          ++l.unfinished;
+          ++c->unsent;
+          return true;
+        },
+        &committed);
+    if (!s.ok()) return s;
+    return committed;
+  };
+  auto full = [&] {
+    return absl::ResourceExhaustedError(absl::StrCat("the queue is full (maxsize ", maxsize, ")"));
+  };
+  absl::StatusOr<bool> r = try_reserve();
+  if (r.ok() && *r) return absl::OkStatus();
+  EventWaiter waiter(&q_->space_free.event);
+  for (;;) {
+    const uint32_t snapshot = waiter.Snapshot();
+    if (closed_) return ClosedError();
+    r = try_reserve();
+    if (!r.ok()) return full();  // the accounts lock timed out: the deadline has passed
+    if (*r) return absl::OkStatus();
+    if (deadline.expired()) return full();
+    waiter.Wait(snapshot, deadline.RemainingNanos(kReapSliceNs));
+    MaybeReap();
+  }
+}
+
+absl::StatusOr<Payload> PipeQueue::Get(const Deadline& deadline) {
+  if (closed_) return ClosedError();
+  auto empty = [] { return absl::UnavailableError("the queue is empty"); };
+  Payload payload;
+  absl::StatusOr<bool> got = reader_.TryTake(deadline, &payload);
+  if (!(got.ok() && *got)) {
+    EventWaiter waiter(&q_->data_ready.event);
+    for (;;) {
+      const uint32_t snapshot = waiter.Snapshot();
+      if (closed_) return ClosedError();
+      got = reader_.TryTake(deadline, &payload);
+      if (!got.ok()) return empty();  // the reader lock timed out: the deadline has passed
+      if (*got) break;
+      if (deadline.expired()) return empty();
+      waiter.Wait(snapshot, deadline.RemainingNanos(kReapSliceNs));
+      MaybeReap();
+    }
+  }
+  q_->space_free.event.Signal();
+  if (accounts_.unfinished() <= 0) q_->all_done.event.Signal();  // a gap may have been counted
+  return payload;
+}
+
+int64_t PipeQueue::qsize() {
+  MaybeReap();
+  return accounts_.items();
+}
+
+QueueStats PipeQueue::stats() {
+  MaybeReap();
+  const Ledger l = accounts_.Snapshot();
+  QueueStats s;
+  s.items_lost = l.items_lost;
+  s.resyncs = l.resyncs;
+  s.torn_writes = l.torn_writes;
+  s.dead_processes = l.dead_processes;
+  return s;
+}
+
+void PipeQueue::Close() {
+  closed_ = true;
+  feeder_.Close();
+  // Wake this handle's blocked Put/Get (they re-check closed_); others see a spurious wake-up.
+  q_->data_ready.event.Signal();
+  q_->space_free.event.Signal();
+}
+
+absl::Status PipeQueue::JoinThread() {
+  if (!closed_) return absl::FailedPreconditionError("JoinThread() requires Close() first");
+  if (cancelled_) return absl::OkStatus();
+  return feeder_.Join();
+}
+
+absl::Status PipeQueue::TaskDone() {
+  bool committed = false;
+  absl::Status s = accounts_.Transact(
+      Deadline::Never(), -1,
+      [](Ledger& l, SlotCounters*) {
+        if (l.unfinished <= 0) return false;
+        --l.unfinished;
+        return true;
+      },
+      &committed);
+  if (!s.ok()) return s;
+  if (!committed) return absl::OutOfRangeError("task_done() called too many times");
+  if (accounts_.unfinished() <= 0) q_->all_done.event.Signal();
+  return absl::OkStatus();
+}
+
+absl::Status PipeQueue::Join(const Deadline& deadline) {
+  if (accounts_.unfinished() <= 0) return absl::OkStatus();
+  EventWaiter waiter(&q_->all_done.event);
+  for (;;) {
+    const uint32_t snapshot = waiter.Snapshot();
+    const int64_t unfinished = accounts_.unfinished();
+    if (unfinished <= 0) return absl::OkStatus();
+    if (deadline.expired()) {
+      return absl::DeadlineExceededError(
+          absl::StrCat("Join timed out with ", unfinished, " item(s) not yet marked done"));
+    }
+    waiter.Wait(snapshot, deadline.RemainingNanos(kReapSliceNs));
+    MaybeReap();
+  }
+}
+
+void PipeQueue::Shutdown() {
+  {
+    std::lock_guard<std::mutex> lock(slot_mu_);
+    if (shut_down_) return;
+    shut_down_ = true;
+  }
+  closed_ = true;
+  if (cancelled_) {
+    const int64_t dropped = feeder_.Cancel();
+    int slot;
+    {
+      std::lock_guard<std::mutex> lock(slot_mu_);
+      slot = slot_;
+    }
+    if (dropped > 0 && slot >= 0) {
+      accounts_
+          .Transact(Deadline::Never(), slot,
+                    [dropped](Ledger& l, SlotCounters* c) {
+                      l.items -= dropped;
+                      l.unfinished -= dropped;
+                      l.items_lost += static_cast<uint64_t>(dropped);
+                      c->unsent -= dropped;
+                      return true;
+                    })
+          .IgnoreError();
+      q_->space_free.event.Signal();
+      q_->all_done.event.Signal();
+    }
+  } else {
+    feeder_.Close();
+  }
+  feeder_.Join().IgnoreError();  // a write error was already counted as a loss
+  std::lock_guard<std::mutex> lock(slot_mu_);
+  // A cancelled feeder may still be writing its last batch: then the slot stays claimed, and is
+  // reclaimed as dead once this process exits.
+  if (slot_ >= 0 && feeder_.unwritten() == 0 && LoadRelaxed(q_->slots[slot_].unsent) == 0) {
+    ReleaseSlot(q_, slot_);
+  }
+  slot_ = -1;
+}
+
+void PipeQueue::Release() {
+  if (released_) return;
+  released_ = true;
+  Shutdown();
+  UnregisterForExit(this);
+  if (on_release_) on_release_(*this);
+}
+
+void PipeQueue::LockForFork() {
+  slot_mu_.lock();
+  feeder_.LockForFork();
+}
+
+void PipeQueue::UnlockForFork() {
+  feeder_.UnlockForFork();
+  slot_mu_.unlock();
+}
+
+void PipeQueue::ForgetAfterFork() {
+  feeder_.ForgetAfterFork();
+  new (&slot_mu_) std::mutex();
+  slot_ = -1;  // the parent's slot; the child claims its own on its first Put
+}
+
+void PipeQueue::DeclareWrittenItemsLost() {
+  WriterState& w = q_->writer;
+  writer_.WithLockForMaintenance([&w] {
+    if (w.next_seq > 1) w.tombstone_due = std::max(w.tombstone_due, w.next_seq - 1);
+  });
+  MaybeReap();
+}
+
+void PipeQueue::MaybeReap() {
+  const int64_t now = MonotonicNanos();
+  int64_t last = q_->last_reap_ns.load(std::memory_order_relaxed);
+  if (now - last < kReapIntervalNs) return;
+  if (!q_->last_reap_ns.compare_exchange_strong(last, now)) return;  // another process has it
+  Reap();
+}
+
+void PipeQueue::Reap() {
+  std::vector<int> dead;
+  for (int i = 0; i < kMaxSlots; ++i) {
+    const int32_t pid = q_->slots[i].pid.load();
+    if (pid != 0 && !ProcessAlive(pid, LoadRelaxed(q_->slots[i].start_time))) dead.push_back(i);
+  }
+  // The writer lock first: if a dead process held it, its repair hands the batch it was writing
+  // over to the readers, and only what remains in its slot is released here.
+  const bool repaired = writer_.WithLockForMaintenance([&] {
+    for (int i : dead) {
+      const int32_t pid = q_->slots[i].pid.load();
+      if (pid == 0 || ProcessAlive(pid, LoadRelaxed(q_->slots[i].start_time))) continue;
+      accounts_
+          .Transact(Deadline::Never(), i,
+                    [](Ledger& l, SlotCounters* c) {
+                      l.items -= c->unsent;
+                      l.unfinished -= c->unsent;
+                      l.items_lost += static_cast<uint64_t>(c->unsent);
+                      ++l.dead_processes;
+                      c->unsent = 0;
+                      return true;
+                    })
+          .IgnoreError();
+      ReleaseSlot(q_, i);
+    }
+  });
+  if (!repaired) q_->last_reap_ns.store(0);  // writer lock busy: let the next waiter retry soon
+  const int64_t items_before = accounts_.items();
+  reader_.Maintain();
+  if (dead.empty() && accounts_.items() == items_before) return;
+  q_->space_free.event.Signal();
+  q_->all_done.event.Signal();
+  q_->data_ready.event.Signal();
+}
+
+}  // namespace internal
+}  // namespace channel

@@ -1,0 +1,254 @@
+#include "channel/internal/pipe_reader.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+
+#include "channel/internal/frame.h"
+
+namespace channel {
+namespace internal {
+namespace {
+
+// Staging grows past this only when a frame needs it; below it, compaction keeps the touched
+// pages (and so every process's RSS) small.
+constexpr uint64_t kSoftStagingBytes = 1 << 20;
+
+void CountResync(Accounts& accounts) {
+  accounts
+      .Transact(Deadline::Never(), -1,
+                [](Ledger& l, SlotCounters*) {
+                  ++l.resyncs;
+                  return true;
+                })
+      .IgnoreError();  // a Never deadline cannot time out
+}
+
+}  // namespace
+
+absl::StatusOr<bool> PipeReader::TryTake(const Deadline& deadline, Payload* out) {
+  RobustLock lock;
+  absl::Status s = lock.Acquire(&q_->reader.mu, deadline, [this] { Repair(); });
+  if (!s.ok()) return s;
+  return Pump(out);
+}
+
+void PipeReader::Maintain() {
+  RobustLock lock;
+  if (lock.TryAcquire(&q_->reader.mu, [this] { Repair(); }).ok()) Pump(nullptr);
+}
+
+bool PipeReader::DrainPipeLocked() {
+  while (ReadMore(1)) {
+  }
+  pollfd p{fd_, POLLIN, 0};
+  return poll(&p, 1, 0) == 0;
+}
+
+bool PipeReader::Pump(Payload* out) {
+  ReaderState& r = q_->reader;
+  const uint64_t cap = q_->header.staging_capacity;
+  const uint64_t max_payload = q_->header.max_message_bytes;
+  const char* s = q_->staging();
+  if (r.head > r.tail || r.tail > cap) {  // only a corrupted file gets here
+    SetCursors(0, 0);
+    CountResync(accounts_);
+  }
+  // Loaded before any read: a frame with seq <= done was wholly in the pipe (or abandoned by a
+  // dead writer) before we started draining it, so if it is still incomplete once the pipe is
+  // empty, it never will be complete.
+  const uint64_t done = LoadRelaxed(q_->writer.done_seq);
+  bool drained = false;
+  for (;;) {
+    const uint64_t avail = r.tail - r.head;
+    uint64_t need;
+    if (avail >= kFrameHeaderBytes) {
+      absl::StatusOr<FrameHeader> h = DecodeHeader(s + r.head, max_payload);
+      if (!h.ok()) {
+        Resync();
+        continue;
+      }
+      if (h->kind == FrameKind::kTombstone) {
+        ApplyTombstone(h->seq);
+        SetCursors(r.head + kFrameHeaderBytes, r.tail);
+        continue;
+      }
+      if (avail >= h->frame_bytes()) {
+        const char* payload = s + r.head + kFrameHeaderBytes;
+        if (!VerifyPayload(*h, payload).ok()) {
+          Resync();
+          continue;
+        }
+        if (h->seq < LoadRelaxed(q_->accounts.ledger.read_seq)) {
+          // Taken already: its reader died after committing and before moving the cursor.
+          SetCursors(r.head + h->frame_bytes(), r.tail);
+          continue;
+        }
+        if (out == nullptr) return false;
+        return Deliver(h->seq, payload, h->payload_bytes, out);
+      }
+      if (drained && h->seq <= done) {  // torn: its writer died or gave up half-way
+        Resync();
+        continue;
+      }
+      need = h->frame_bytes() - avail;
+    } else {
+      need = kFrameHeaderBytes - avail;
+    }
+    if (drained) return false;
+    if (!ReadMore(need)) drained = true;
+  }
+}
+
+bool PipeReader::Deliver(uint64_t seq, const char* payload, uint32_t bytes, Payload* out) {
+  ReaderState& r = q_->reader;
+  out->bytes = bytes;
+  out->words.reset(new uint64_t[bytes / 8]);
+  memcpy(out->words.get(), payload, bytes);
+  StoreRelease(r.taking_seq, seq);
+  std::atomic_thread_fence(std::memory_order_release);
+  accounts_
+      .Transact(Deadline::Never(), -1,
+                [seq](Ledger& l, SlotCounters*) {
+                  const uint64_t gap = seq - l.read_seq;  // items that can never arrive
+                  l.items -= 1 + static_cast<int64_t>(gap);
+                  l.unfinished -= static_cast<int64_t>(gap);
+                  l.items_lost += gap;
+                  l.read_seq = seq + 1;
+                  return true;
+                })
+      .IgnoreError();
+  SetCursors(r.head + kFrameHeaderBytes + bytes, r.tail);
+  StoreRelease(r.taking_seq, uint64_t{0});
+  return true;
+}
+
+void PipeReader::ApplyTombstone(uint64_t seq) {
+  accounts_
+      .Transact(Deadline::Never(), -1,
+                [seq](Ledger& l, SlotCounters*) {
+                  if (seq < l.read_seq) return false;  // nothing left of that batch is missing
+                  const uint64_t lost = seq + 1 - l.read_seq;
+                  l.items -= static_cast<int64_t>(lost);
+                  l.unfinished -= static_cast<int64_t>(lost);
+                  l.items_lost += lost;
+                  l.read_seq = seq + 1;
+                  return true;
+                })
+      .IgnoreError();
+}
+
+void PipeReader::Resync() {
+  ReaderState& r = q_->reader;
+  CountResync(accounts_);
+  const uint64_t from = r.head + 1;
+  SetCursors(from + FindMagic(q_->staging() + from, r.tail - from), r.tail);
+}
+
+bool PipeReader::ReadMore(uint64_t need) {
+  ReaderState& r = q_->reader;
+  const uint64_t cap = q_->header.staging_capacity;
+  char* s = q_->staging();
+  uint64_t want = std::max<uint64_t>(need, kReadChunkBytes);
+  const uint64_t len = r.tail - r.head;
+  if (r.head > 0 && r.head >= len && r.tail + want > std::min(cap, kSoftStagingBytes)) {
+    // Non-overlapping, so a holder killed mid-copy leaves the source intact and the journal
+    // (old cursors) is a correct rollback.
+    r.journal_head = r.head;
+    r.journal_tail = r.tail;
+    StoreRelease(r.journal_active, 1u);
+    std::atomic_thread_fence(std::memory_order_release);
+    memcpy(s, s + r.head, len);
+    StoreRelease(r.head, uint64_t{0});
+    StoreRelease(r.tail, len);
+    StoreRelease(r.journal_active, 0u);
+  }
+  want = std::min(want, cap - r.tail);
+  if (want < need || want == 0) return false;  // cannot happen with a sane layout
+  r.read_at = r.tail;
+  r.read_max = want;
+  StoreRelease(r.reading, 1u);
+  std::atomic_thread_fence(std::memory_order_release);
+  ssize_t n;
+  do {
+    n = read(fd_, s + r.tail, want);
+  } while (n < 0 && errno == EINTR);
+  if (n > 0) SetCursors(r.head, r.tail + static_cast<uint64_t>(n));
+  StoreRelease(r.reading, 0u);
+  return n > 0;
+}
+
+void PipeReader::SetCursors(uint64_t head, uint64_t tail) {
+  ReaderState& r = q_->reader;
+  if (head == tail) head = tail = 0;  // rewinding keeps the touched part of staging small
+  r.journal_head = r.head;
+  r.journal_tail = r.tail;
+  StoreRelease(r.journal_active, 1u);
+  std::atomic_thread_fence(std::memory_order_release);
+  StoreRelease(r.head, head);
+  StoreRelease(r.tail, tail);
+  StoreRelease(r.journal_active, 0u);
+}
+
+void PipeReader::Repair() {
+  ReaderState& r = q_->reader;
+  if (r.journal_active != 0) {
+    StoreRelease(r.head, r.journal_head);
+    StoreRelease(r.tail, r.journal_tail);
+    StoreRelease(r.journal_active, 0u);
+  }
+  if (r.reading != 0) {
+    if (r.tail == r.read_at) ExtendTailAfterCrash();
+    StoreRelease(r.reading, 0u);
+  }
+  if (r.taking_seq != 0) {
+    const uint64_t seq = r.taking_seq;
+    // Committed (read_seq moved past it) but never returned by the dead reader's Get: it is
+    // lost, and must not keep a JoinableQueue's Join waiting.
+    accounts_
+        .Transact(Deadline::Never(), -1,
+                  [seq](Ledger& l, SlotCounters*) {
+                    if (l.read_seq <= seq) return false;
+                    l.unfinished -= 1;
+                    l.items_lost += 1;
+                    return true;
+                  })
+        .IgnoreError();
+    StoreRelease(r.taking_seq, uint64_t{0});
+  }
+}
+
+void PipeReader::ExtendTailAfterCrash() {
+  ReaderState& r = q_->reader;
+  const uint64_t cap = q_->header.staging_capacity;
+  if (r.head > r.tail || r.tail > cap || r.read_at > cap) return;
+  const uint64_t limit = std::min(cap, r.read_at + std::min(r.read_max, cap));
+  const char* s = q_->staging();
+  // Walk the stream from head. Frames wholly below tail were published; anything past tail is
+  // either what the dead reader read, or stale bytes from earlier use of staging. Only frames
+  // that continue the stream exactly (a straddling frame whose checksum now matches, then items
+  // with consecutive seqs, or tombstones, which are idempotent) are the former.
+  uint64_t p = r.head;
+  uint64_t last = LoadRelaxed(q_->accounts.ledger.read_seq) - 1;
+  while (p + kFrameHeaderBytes <= limit) {
+    absl::StatusOr<FrameHeader> h = DecodeHeader(s + p, q_->header.max_message_bytes);
+    if (!h.ok()) break;
+    const uint64_t end = p + h->frame_bytes();
+    const bool item = h->kind == FrameKind::kItem;
+    if (end > r.tail) {
+      if (end > limit) break;
+      if (p >= r.tail && item && h->seq != last + 1) break;
+      if (item && !VerifyPayload(*h, s + p + kFrameHeaderBytes).ok()) break;
+    }
+    if (item) last = std::max(last, h->seq);
+    p = end;
+  }
+  if (p > r.tail) SetCursors(r.head, p);
+}
+
+}  // namespace internal
+}  // namespace channel

@@ -1,0 +1,92 @@
+// PipeReader: the consumer side of the pipe transport.
+//
+// Consumers never read a frame straight from the pipe into private memory. Under the reader
+// lock, a Get drains whatever the pipe holds (one non-blocking read(2) of up to 256 KiB) into the
+// queue's shared staging area, then takes exactly one complete frame from it. Whatever was read
+// ahead stays in shared memory, where the next Get in any process finds it: nothing is stranded
+// in a process that dies or times out, and one system call serves many Gets.
+//
+// The staging area is a linear buffer [head, tail) inside the shared mapping. It rewinds to 0
+// whenever it empties and is compacted (a non-overlapping copy down to 0) when it grows past
+// 1 MiB, so only its first pages are touched in steady state; it has room for two maximum frames,
+// which guarantees the copy never overlaps (see StagingCapacity).
+//
+// Crash safety under the reader lock (a holder may be SIGKILLed anywhere):
+// - cursor changes are journaled (old head/tail) and rolled back by the next holder;
+// - a read(2) into staging is announced first (read_at, read_max); if its holder died before
+//   publishing the new tail, the next holder re-validates the bytes past the tail and keeps the
+//   frames that continue the stream exactly (next seq, checksums), so at most a partial frame is
+//   lost;
+// - taking an item records taking_seq, then commits (read_seq, qsize) through Accounts before the cursor
+//   moves; a frame found again below read_seq is skipped, so nothing is delivered twice; an item
+//   taken by a reader that died before returning it is counted lost and released from the
+//   JoinableQueue's unfinished count.
+// Torn frames (a writer died mid-write) are detected by checksum or by the writer's done_seq
+// (an incomplete frame that its writer finished, or abandoned, can never complete) and skipped
+// by scanning for the next valid header.
+#ifndef CHANNEL_INTERNAL_PIPE_READER_H_
+#define CHANNEL_INTERNAL_PIPE_READER_H_
+
+#include <cstdint>
+#include <memory>
+
+#include "absl/status/statusor.h"
+#include "channel/internal/accounts.h"
+#include "channel/internal/deadline.h"
+#include "channel/internal/shared_state.h"
+
+namespace channel {
+namespace internal {
+
+// A received payload: an 8-byte-aligned copy of one frame's Cap'n Proto message.
+struct Payload {
+  std::unique_ptr<uint64_t[]> words;
+  size_t bytes = 0;
+};
+
+class PipeReader {
+ public:
+  PipeReader(SharedQueue* queue, int read_fd) : q_(queue), fd_(read_fd), accounts_(queue) {}
+
+  // Takes one item if one is complete in staging or the pipe. Never blocks on I/O; waits for the
+  // reader lock until `deadline` (kDeadlineExceeded). Returns true with *out filled, or false
+  // when no complete item is available now.
+  absl::StatusOr<bool> TryTake(const Deadline& deadline, Payload* out);
+
+  // Maintenance pass for the reaper: repairs the reader lock's state if its holder died and
+  // processes tombstones and garbage at the head of the stream, without taking items.
+  void Maintain();
+
+  // Runs fn() under the reader lock (repaired first if its holder died). kDeadlineExceeded if the
+  // lock was not free in time.
+  template <typename Fn>
+  absl::Status WithLock(const Deadline& deadline, Fn&& fn) {
+    RobustLock lock;
+    absl::Status s = lock.Acquire(&q_->reader.mu, deadline, [this] { Repair(); });
+    if (s.ok()) fn();
+    return s;
+  }
+  // Inside WithLock: moves everything the pipe holds into staging. False if staging ran out of
+  // room first.
+  bool DrainPipeLocked();
+
+ private:
+  // Everything below runs under the reader lock.
+  bool Pump(Payload* out);
+  void Repair();
+  void ExtendTailAfterCrash();
+  bool ReadMore(uint64_t need);
+  void SetCursors(uint64_t head, uint64_t tail);
+  void Resync();
+  void ApplyTombstone(uint64_t seq);
+  bool Deliver(uint64_t seq, const char* payload, uint32_t bytes, Payload* out);
+
+  SharedQueue* q_;
+  int fd_;
+  Accounts accounts_;
+};
+
+}  // namespace internal
+}  // namespace channel
+
+#endif  // CHANNEL_INTERNAL_PIPE_READER_H_

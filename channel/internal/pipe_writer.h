@@ -1,0 +1,70 @@
+// PipeWriter: the producer side of the pipe transport (used by feeders and the reaper).
+//
+// One batch at a time, under the writer lock, a feeder stamps consecutive seqs into its frames
+// and writes them into the pipe. Pipe writes larger than PIPE_BUF are not atomic, so a writer
+// killed mid-batch leaves a torn frame behind; the protocol makes that recoverable:
+// - before writing, the batch [first, last] and its slot are recorded in WriterState (and
+//   next_seq advanced after that, so a seq is never handed out twice);
+// - after writing, done_seq = last, then the slot's unsent count drops (an Accounts transaction,
+//   made idempotent by the slot's sent_through);
+// - the next holder of a lock whose owner died finishes the bookkeeping: the batch's items are
+//   handed from the slot to the readers (done_seq = last, unsent -= batch) and a tombstone with
+//   seq `last` is written before anything else, telling readers that whatever of the batch they
+//   have not seen is lost.
+// Each write(2) is at most the pipe's capacity and data_ready is signalled after each, so a
+// reader waiting for the rest of a large frame is woken while the writer still holds the lock.
+#ifndef CHANNEL_INTERNAL_PIPE_WRITER_H_
+#define CHANNEL_INTERNAL_PIPE_WRITER_H_
+
+#include <cstddef>
+#include <cstdint>
+
+#include "absl/status/status.h"
+#include "channel/internal/accounts.h"
+#include "channel/internal/shared_state.h"
+
+namespace channel {
+namespace internal {
+
+class PipeWriter {
+ public:
+  PipeWriter(SharedQueue* queue, int write_fd, size_t pipe_capacity)
+      : q_(queue), fd_(write_fd), pipe_capacity_(pipe_capacity), accounts_(queue) {}
+
+  // Writes `count` frames laid out back to back in buf[0, bytes) (headers with seq 0), on behalf
+  // of `slot`. Blocks while the pipe is full. On a write error the batch is declared lost, as if
+  // the writer had died, and the error is returned.
+  absl::Status WriteBatch(int slot, char* buf, size_t bytes, int64_t count);
+
+  // For the reaper: takes the writer lock if it is free within a short bound (repairing it if its
+  // holder died), runs `with_lock`, and writes a due tombstone if the pipe has room. Returns false
+  // if the lock was busy.
+  template <typename Fn>
+  bool WithLockForMaintenance(Fn&& with_lock) {
+    RobustLock lock;
+    if (!lock.Acquire(&q_->writer.mu, Deadline::After(absl::Milliseconds(20)),
+                      [this] { Repair(); })
+             .ok()) {
+      return false;
+    }
+    with_lock();
+    WriteDueTombstone(/*block=*/false);
+    return true;
+  }
+
+ private:
+  void Repair();
+  // Returns false if it could not be written now (pipe full and !block, or an error).
+  bool WriteDueTombstone(bool block);
+  absl::Status WriteAll(const char* data, size_t bytes);
+
+  SharedQueue* q_;
+  int fd_;
+  size_t pipe_capacity_;
+  Accounts accounts_;
+};
+
+}  // namespace internal
+}  // namespace channel
+
+#endif  // CHANNEL_INTERNAL_PIPE_WRITER_H_

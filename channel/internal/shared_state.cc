@@ -1,0 +1,146 @@
+#include "channel/internal/shared_state.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstddef>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "channel/internal/crc32c.h"
+#include "channel/internal/frame.h"
+
+namespace channel {
+namespace internal {
+namespace {
+
+constexpr uint64_t kPage = 4096;
+
+uint64_t RoundUp(uint64_t v, uint64_t to) { return (v + to - 1) / to * to; }
+
+uint32_t HeaderCrc(const SharedHeader& h) {
+  return Crc32c(&h, offsetof(SharedHeader, header_crc));
+}
+
+absl::Status Errno(absl::string_view what) {
+  return absl::InternalError(absl::StrCat(what, ": ", strerror(errno)));
+}
+
+}  // namespace
+
+const char* QueueKindName(QueueKind kind) {
+  return kind == QueueKind::kJoinableQueue ? "JoinableQueue" : "Queue";
+}
+
+std::string DescribeIdentity(const QueueIdentity& id) {
+  return absl::StrCat(QueueKindName(id.kind), "<", id.type_name, ">");
+}
+
+uint64_t StagingCapacity(uint64_t max_message_bytes, bool persistent) {
+  return RoundUp(2 * (max_message_bytes + kFrameHeaderBytes) + 2 * kReadChunkBytes, kPage) +
+         (persistent ? kPersistentStagingBytes : 0);
+}
+
+SharedMapping::~SharedMapping() {
+  if (queue_ != nullptr) munmap(queue_, bytes_);
+}
+
+SharedMapping::SharedMapping(SharedMapping&& other) noexcept
+    : queue_(std::exchange(other.queue_, nullptr)), bytes_(std::exchange(other.bytes_, 0)) {}
+
+SharedMapping& SharedMapping::operator=(SharedMapping&& other) noexcept {
+  if (this != &other) {
+    if (queue_ != nullptr) munmap(queue_, bytes_);
+    queue_ = std::exchange(other.queue_, nullptr);
+    bytes_ = std::exchange(other.bytes_, 0);
+  }
+  return *this;
+}
+
+absl::StatusOr<SharedMapping> SharedMapping::Create(int fd, const QueueIdentity& identity,
+                                                    const QueueShape& shape) {
+  const uint64_t staging_offset = RoundUp(sizeof(SharedQueue), kPage);
+  const uint64_t staging_capacity = StagingCapacity(shape.max_message_bytes, shape.persistent);
+  const uint64_t total = staging_offset + staging_capacity;
+  // The file stays sparse: ftruncate allocates nothing, pages appear as they are touched.
+  if (ftruncate(fd, static_cast<off_t>(total)) != 0) return Errno("sizing queue memory");
+  void* p = mmap(nullptr, total, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  if (p == MAP_FAILED) return Errno("mapping queue memory");
+  SharedMapping mapping(static_cast<SharedQueue*>(p), total);
+  SharedQueue* q = mapping.queue_;
+
+  SharedHeader& h = q->header;
+  h.magic = kSharedMagic;
+  h.layout_version = kLayoutVersion;
+  h.kind = static_cast<uint32_t>(identity.kind);
+  h.type_id = identity.type_id;
+  strncpy(h.type_name, identity.type_name.c_str(), kTypeNameBytes - 1);
+  h.maxsize = shape.maxsize > 0 ? shape.maxsize : 0;
+  h.max_message_bytes = shape.max_message_bytes;
+  if (getrandom(&h.queue_id, sizeof h.queue_id, 0) != sizeof h.queue_id) {
+    return Errno("getrandom");
+  }
+  h.staging_offset = staging_offset;
+  h.staging_capacity = staging_capacity;
+  h.total_bytes = total;
+  h.header_crc = HeaderCrc(h);
+
+  for (RobustMutex* mu : {&q->writer.mu, &q->reader.mu, &q->accounts.mu}) {
+    absl::Status s = mu->Init();
+    if (!s.ok()) return s;
+  }
+  q->writer.next_seq = 1;
+  q->accounts.ledger.read_seq = 1;
+  q->accounts.journal_slot = -1;
+  return mapping;
+}
+
+absl::StatusOr<SharedMapping> SharedMapping::Attach(int fd) {
+  struct stat st;
+  if (fstat(fd, &st) != 0) return Errno("stat of queue memory");
+  const uint64_t size = static_cast<uint64_t>(st.st_size);
+  if (size < sizeof(SharedQueue)) {
+    return absl::DataLossError(absl::StrCat("queue file is truncated (", size,
+                                            " bytes, a queue needs at least ",
+                                            sizeof(SharedQueue), ")"));
+  }
+  // Read the header with pread first: never map (and touch) a size taken from untrusted bytes.
+  SharedHeader h;
+  if (pread(fd, &h, sizeof h, 0) != static_cast<ssize_t>(sizeof h)) {
+    return Errno("reading queue header");
+  }
+  if (h.magic != kSharedMagic) return absl::DataLossError("not a typed_channel queue file");
+  if (h.layout_version != kLayoutVersion) {
+    return absl::DataLossError(absl::StrCat("queue file has layout version ", h.layout_version,
+                                            "; this library reads version ", kLayoutVersion));
+  }
+  if (h.header_crc != HeaderCrc(h)) return absl::DataLossError("queue file header is corrupt");
+  if (h.staging_offset != RoundUp(sizeof(SharedQueue), kPage) ||
+      (h.staging_capacity != StagingCapacity(h.max_message_bytes, false) &&
+       h.staging_capacity != StagingCapacity(h.max_message_bytes, true)) ||
+      h.total_bytes != h.staging_offset + h.staging_capacity || h.total_bytes != size ||
+      h.type_name[kTypeNameBytes - 1] != '\0' ||
+      (h.kind != static_cast<uint32_t>(QueueKind::kQueue) &&
+       h.kind != static_cast<uint32_t>(QueueKind::kJoinableQueue))) {
+    return absl::DataLossError(
+        absl::StrCat("queue file header is inconsistent with its size (", size, " bytes)"));
+  }
+  void* p = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  if (p == MAP_FAILED) return Errno("mapping queue memory");
+  return SharedMapping(static_cast<SharedQueue*>(p), size);
+}
+
+QueueIdentity SharedMapping::identity() const {
+  QueueIdentity id;
+  id.kind = static_cast<QueueKind>(queue_->header.kind);
+  id.type_id = queue_->header.type_id;
+  id.type_name = queue_->header.type_name;
+  return id;
+}
+
+}  // namespace internal
+}  // namespace channel

@@ -1,0 +1,273 @@
+#include "channel/process.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <condition_variable>
+#include <exception>
+#include <iostream>
+#include <mutex>
+#include <set>
+#include <thread>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "channel/internal/deadline.h"
+#include "channel/internal/exit_hooks.h"
+
+namespace channel {
+namespace {
+
+// Runs in the child: never returns.
+[[noreturn]] void RunChild(const std::function<int()>& target, bool daemon, pid_t parent) {
+  if (daemon) {
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent) _exit(1);  // the parent died before prctl took effect
+  }
+  int code = 1;
+  try {
+    code = target();
+  } catch (const std::exception& e) {
+    fprintf(stderr, "channel::Process %d: target threw: %s\n", static_cast<int>(getpid()),
+            e.what());
+  } catch (...) {
+    fprintf(stderr, "channel::Process %d: target threw a non-std exception\n",
+            static_cast<int>(getpid()));
+  }
+  internal::FlushAllHandles();
+  std::cout.flush();
+  std::cerr.flush();
+  fflush(nullptr);
+  _exit(code);
+}
+
+// Daemon children are forked by this thread, which lives as long as the process: their
+// PR_SET_PDEATHSIG then fires when the parent process dies, not when some starting thread ends.
+class DaemonSpawner {
+ public:
+  static DaemonSpawner& Get() {
+    static DaemonSpawner* spawner = new DaemonSpawner;  // leaked: lives until the process ends
+    return *spawner;
+  }
+
+  // Forks on the spawner thread; returns the child's pid or -errno.
+  pid_t Spawn(const std::function<int()>* target) {
+    std::unique_lock<std::mutex> lock(mu_);
+    done_cv_.wait(lock, [this] { return request_ == nullptr; });
+    request_ = target;
+    result_ready_ = false;
+    work_cv_.notify_one();
+    done_cv_.wait(lock, [this] { return result_ready_; });
+    const pid_t pid = result_;
+    request_ = nullptr;
+    done_cv_.notify_all();
+    return pid;
+  }
+
+  void Track(pid_t pid) {
+    std::lock_guard<std::mutex> lock(mu_);
+    live_.insert(pid);
+  }
+  void Untrack(pid_t pid) {
+    std::lock_guard<std::mutex> lock(mu_);
+    live_.erase(pid);
+  }
+
+ private:
+  DaemonSpawner() {
+    std::thread(&DaemonSpawner::Loop, this).detach();
+    atexit([] { Get().TerminateAll(); });
+  }
+
+  void Loop() {
+    std::unique_lock<std::mutex> lock(mu_);
+    for (;;) {
+      work_cv_.wait(lock, [this] { return request_ != nullptr && !result_ready_; });
+      const std::function<int()>* target = request_;
+      const pid_t parent = getpid();
+      lock.unlock();
+      const pid_t pid = fork();
+      if (pid == 0) RunChild(*target, /*daemon=*/true, parent);
+      lock.lock();
+      result_ = pid < 0 ? -errno : pid;
+      result_ready_ = true;
+      done_cv_.notify_all();
+    }
+  }
+
+  void TerminateAll() {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (pid_t pid : live_) kill(pid, SIGTERM);
+  }
+
+  std::mutex mu_;
+  std::condition_variable work_cv_;
+  std::condition_variable done_cv_;
+  const std::function<int()>* request_ = nullptr;
+  bool result_ready_ = false;
+  pid_t result_ = 0;
+  std::set<pid_t> live_;
+};
+
+int DecodeWaitStatus(int status) {
+  if (WIFEXITED(status)) return WEXITSTATUS(status);
+  if (WIFSIGNALED(status)) return -WTERMSIG(status);
+  return -1;
+}
+
+}  // namespace
+
+struct Process::State {
+  std::function<int()> target;
+  bool daemon = false;
+  mutable std::mutex mu;
+  pid_t pid = 0;
+  int pidfd = -1;
+  bool reaped = false;
+  int exit_code = 0;
+
+  // With mu held. True once the child has been waited for.
+  bool TryReap() {
+    if (reaped) return true;
+    int status = 0;
+    const pid_t r = waitpid(pid, &status, WNOHANG);
+    if (r == pid) {
+      reaped = true;
+      exit_code = DecodeWaitStatus(status);
+    } else if (r < 0 && errno == ECHILD) {
+      reaped = true;  // somebody else reaped it (SIGCHLD ignored): the code is unknowable
+      exit_code = -1;
+    }
+    if (reaped) {
+      if (pidfd >= 0) close(pidfd);
+      pidfd = -1;
+      if (daemon) DaemonSpawner::Get().Untrack(pid);
+    }
+    return reaped;
+  }
+};
+
+Process::Process(std::function<int()> target) : state_(std::make_unique<State>()) {
+  state_->target = std::move(target);
+}
+
+Process::Process(Process&& other) noexcept = default;
+
+Process& Process::operator=(Process&& other) noexcept {
+  if (this != &other) {
+    Finish();
+    state_ = std::move(other.state_);
+  }
+  return *this;
+}
+
+Process::~Process() { Finish(); }
+
+void Process::Finish() {
+  if (state_ == nullptr) return;
+  bool running;
+  bool daemon;
+  {
+    std::lock_guard<std::mutex> lock(state_->mu);
+    running = state_->pid != 0 && !state_->TryReap();
+    daemon = state_->daemon;
+  }
+  if (!running) return;
+  if (daemon) {
+    Terminate().IgnoreError();
+    if (!Join(absl::Seconds(5)).ok()) {
+      kill(state_->pid, SIGKILL);
+    }
+  }
+  Join().IgnoreError();
+}
+
+Process& Process::set_daemon(bool daemon) {
+  std::lock_guard<std::mutex> lock(state_->mu);
+  if (state_->pid == 0) state_->daemon = daemon;
+  return *this;
+}
+
+absl::Status Process::Start() {
+  if (state_ == nullptr) return absl::FailedPreconditionError("this Process was moved from");
+  std::lock_guard<std::mutex> lock(state_->mu);
+  if (state_->pid != 0) return absl::FailedPreconditionError("the process was already started");
+  pid_t pid;
+  if (state_->daemon) {
+    pid = DaemonSpawner::Get().Spawn(&state_->target);
+  } else {
+    const pid_t parent = getpid();
+    pid = fork();
+    if (pid == 0) RunChild(state_->target, /*daemon=*/false, parent);
+    if (pid < 0) pid = -errno;
+  }
+  if (pid < 0) {
+    return absl::ResourceExhaustedError(absl::StrCat("fork: ", strerror(-pid)));
+  }
+  state_->pid = pid;
+  if (state_->daemon) DaemonSpawner::Get().Track(pid);
+  state_->pidfd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
+  return absl::OkStatus();
+}
+
+absl::StatusOr<int> Process::Join(absl::Duration timeout) {
+  if (state_ == nullptr) return absl::FailedPreconditionError("this Process was moved from");
+  const internal::Deadline deadline = internal::Deadline::After(timeout);
+  for (;;) {
+    int pidfd;
+    {
+      std::lock_guard<std::mutex> lock(state_->mu);
+      if (state_->pid == 0) {
+        return absl::FailedPreconditionError("Join() before Start()");
+      }
+      if (state_->TryReap()) return state_->exit_code;
+      pidfd = state_->pidfd;
+    }
+    if (deadline.expired()) {
+      return absl::DeadlineExceededError(
+          absl::StrCat("process ", state_->pid, " is still running"));
+    }
+    // The pidfd becomes readable when the child exits. Without one (kernels before 5.3), check
+    // every 10 ms.
+    const int64_t cap_ms = pidfd >= 0 ? 1000 : 10;
+    const int ms = static_cast<int>((deadline.RemainingNanos(cap_ms * 1000000) + 999999) / 1000000);
+    if (pidfd >= 0) {
+      pollfd p{pidfd, POLLIN, 0};
+      poll(&p, 1, ms);
+    } else {
+      usleep(static_cast<useconds_t>(ms) * 1000);
+    }
+  }
+}
+
+pid_t Process::pid() const {
+  if (state_ == nullptr) return 0;
+  std::lock_guard<std::mutex> lock(state_->mu);
+  return state_->pid;
+}
+
+bool Process::is_alive() const {
+  if (state_ == nullptr) return false;
+  std::lock_guard<std::mutex> lock(state_->mu);
+  return state_->pid != 0 && !state_->TryReap();
+}
+
+absl::Status Process::Terminate() {
+  if (state_ == nullptr) return absl::FailedPreconditionError("this Process was moved from");
+  std::lock_guard<std::mutex> lock(state_->mu);
+  if (state_->pid == 0) return absl::FailedPreconditionError("Terminate() before Start()");
+  if (state_->TryReap()) return absl::OkStatus();
+  if (kill(state_->pid, SIGTERM) != 0 && errno != ESRCH) {
+    return absl::InternalError(absl::StrCat("kill: ", strerror(errno)));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace channel

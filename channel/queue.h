@@ -1,0 +1,104 @@
+// Queue<T>: a bounded, multi-producer multi-consumer queue of Cap'n Proto messages between
+// processes, with the semantics of Python's multiprocessing.Queue.
+//
+//   channel::QueueOptions options;
+//   options.maxsize = 100;
+//   auto q = channel::Queue<demo::Job>::Create(options);
+//   channel::Process worker([&q] {
+//     while (auto job = q->Get(absl::Seconds(5))) Handle(**job);
+//     return 0;
+//   });
+//   worker.Start();
+//   capnp::MallocMessageBuilder b;
+//   b.initRoot<demo::Job>().setId(1);
+//   q->Put(b);                                // serialized now; `b` may be reused at once
+//
+// Put serializes the message and hands it to this handle's feeder thread, which writes it into
+// the queue's pipe; Get takes exactly one item. Every process on the queue sees the same bound
+// and the same qsize(): counters and locks live in shared memory.
+//
+// Thread safety: every method may be called from any thread. Handles are movable, not copyable;
+// a moved-from handle returns kFailedPrecondition. Destroying a handle flushes what it put (see
+// CancelJoinThread). A handle copied into a child by fork() keeps working there.
+//
+// Timeouts follow Abseil: a negative timeout is a zero timeout; absl::InfiniteDuration() blocks.
+//
+// Failure behaviour: any process on a queue may die at any moment, SIGKILL included. The others
+// never deadlock on the queue's locks and never receive a torn or duplicated message; what the
+// dead process held (the frame it was reading or writing, its unflushed items) is lost and
+// accounted within about a second: qsize() stops counting it, a bounded queue's slots free up,
+// a JoinableQueue's unfinished count drops by the items never delivered, and stats() shows it.
+#ifndef CHANNEL_QUEUE_H_
+#define CHANNEL_QUEUE_H_
+
+#include "channel/internal/queue_base.h"
+#include "channel/message.h"
+#include "channel/stats.h"
+#include "channel/status.h"
+
+namespace channel {
+
+// struct QueueOptions { int64_t maxsize = 0; size_t max_message_bytes = 64 << 20; } is defined
+// in internal/queue_base.h: maxsize <= 0 means unbounded; a Put of a message whose serialized
+// size exceeds max_message_bytes fails with kInvalidArgument, and readers accept messages up to
+// that size (past capnp's default limits). max_message_bytes must be in [8, 1 GiB].
+
+template <typename T>
+class Queue : public internal::QueueBase<Queue<T>, T> {
+ public:
+  // The full surface, inherited from QueueBase:
+  //
+  // static Create(QueueOptions = {})
+  //   An anonymous queue; processes forked after this call share it.
+  // static CreateNamed(name, QueueOptions = {}) / Open(name) / Unlink(name)
+  //   Named queues, for unrelated processes and different binaries (where they live:
+  //   docs/api.md). CreateNamed: kAlreadyExists if the name exists. Open: kNotFound if it does
+  //   not; kFailedPrecondition if it was created for another message type or queue kind (the
+  //   message names both). Unlink: kNotFound if absent; open handles keep working, and a later
+  //   CreateNamed makes a new queue. Names: 1..200 chars of [A-Za-z0-9._-], not starting with
+  //   '.', else kInvalidArgument. A named queue and its items live until Unlink, even while no
+  //   process has it open.
+  //
+  // Put(T::Reader, timeout = infinite) / Put(MessageBuilder&, timeout = infinite)
+  //   Serializes now, then waits while the queue is full, up to `timeout`.
+  //   kResourceExhausted (IsFull) if still full; kInvalidArgument if too large or the builder
+  //   has no struct root (its root must be a T: Cap'n Proto messages do not carry their type);
+  //   kFailedPrecondition (IsClosed) after Close() on this handle, or if Close() is called while
+  //   waiting.
+  // PutNowait(...)  Put with a zero timeout.
+  //
+  // Get(timeout = infinite) -> Message<T>
+  //   Waits for an item, up to `timeout` for the whole call (lock waits included; Get never
+  //   blocks reading a frame whose writer stalled). kUnavailable (IsEmpty) if none came;
+  //   kFailedPrecondition (IsClosed) after or during Close() on this handle; kDataLoss if the
+  //   item could not be decoded (it is consumed).
+  // GetNowait()  Get with a zero timeout.
+  //
+  // qsize()  Items put and not yet taken, across all processes, exact when read; an item counts
+  //          from the moment its Put returns. An item still in some feeder is counted but may not
+  //          be readable yet, so GetNowait can report Empty while qsize() > 0.
+  // empty()  qsize() == 0.   full()  maxsize() > 0 && qsize() >= maxsize().
+  // maxsize()  0 when unbounded.   max_message_bytes()   stats()  see stats.h.
+  //
+  // Close()  No more Put/Get on this handle; blocked Put/Get on it return kFailedPrecondition.
+  //          The feeder keeps flushing what was put.
+  // JoinThread()  After Close(): waits until this handle's feeder has written everything (OK at
+  //          once if already done or cancelled). Before Close(): kFailedPrecondition.
+  // CancelJoinThread()  Exit and destruction will not wait for the feeder: its unwritten items
+  //          are dropped and no longer counted in qsize().
+  //
+  // A process exiting normally (return from main, exit(), a channel::Process child returning)
+  // first flushes every handle's items, unless CancelJoinThread() was called.
+  static constexpr internal::QueueKind kKind = internal::QueueKind::kQueue;
+
+  Queue(Queue&&) noexcept = default;
+  Queue& operator=(Queue&&) noexcept = default;
+
+ private:
+  friend class internal::QueueBase<Queue<T>, T>;
+  explicit Queue(internal::Handle handle) : internal::QueueBase<Queue<T>, T>(std::move(handle)) {}
+};
+
+}  // namespace channel
+
+#endif  // CHANNEL_QUEUE_H_
