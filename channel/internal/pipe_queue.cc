@@ -73,7 +73,7 @@ PipeQueue::PipeQueue(SharedMapping mapping, PipeEnds pipe,
       pipe_(pipe),
       accounts_(q_),
       reader_(q_, pipe.read_fd),
-      writer_(q_, pipe.write_fd, pipe.capacity),
+      writer_(q_, pipe.write_fd, pipe.capacity, &reader_),
       feeder_(&writer_),
       on_release_(std::move(on_release)) {}
 

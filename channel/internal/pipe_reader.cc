@@ -72,8 +72,9 @@ bool PipeReader::Pump(Payload* out) {
         Resync();
         continue;
       }
-      if (h->kind == FrameKind::kTombstone) {
-        ApplyTombstone(h->seq);
+      if (h->kind != FrameKind::kItem) {
+        if (h->kind == FrameKind::kTombstone) ApplyTombstone(h->seq);
+        else ApplySkip(h->seq);
         SetCursors(r.head + kFrameHeaderBytes, r.tail);
         continue;
       }
@@ -140,6 +141,53 @@ void PipeReader::ApplyTombstone(uint64_t seq) {
                   return true;
                 })
       .IgnoreError();
+}
+
+void PipeReader::ApplySkip(uint64_t seq) {
+  accounts_
+      .Transact(Deadline::Never(), -1,
+                [seq](Ledger& l, SlotCounters*) {
+                  if (seq < l.read_seq) return false;
+                  l.read_seq = seq + 1;  // the loss was counted by whoever wrote the skip
+                  return true;
+                })
+      .IgnoreError();
+}
+
+absl::StatusOr<uint64_t> PipeReader::AbsorbTornBatch(uint64_t first, uint64_t last) {
+  RobustLock lock;
+  absl::Status s = lock.Acquire(&q_->reader.mu, Deadline::Never(), [this] { Repair(); });
+  if (!s.ok()) return s;
+  ReaderState& r = q_->reader;
+  const uint64_t cap = q_->header.staging_capacity;
+  if (r.head > r.tail || r.tail > cap || !DrainPipeLocked() ||
+      r.tail + kFrameHeaderBytes > cap) {
+    return absl::UnavailableError("staging cannot hold the pipe's contents");
+  }
+  // The batch's frames arrived in order: its complete prefix is either taken already or whole in
+  // staging; everything after the first torn frame is lost.
+  uint64_t complete = LoadRelaxed(q_->accounts.ledger.read_seq) - 1;
+  const char* s_base = q_->staging();
+  for (uint64_t p = r.head; p + kFrameHeaderBytes <= r.tail;) {
+    absl::StatusOr<FrameHeader> h = DecodeHeader(s_base + p, q_->header.max_message_bytes);
+    if (!h.ok()) {
+      p += 1 + FindMagic(s_base + p + 1, r.tail - p - 1);
+      continue;
+    }
+    if (p + h->frame_bytes() > r.tail) break;
+    if (h->kind == FrameKind::kItem && h->seq >= first && h->seq <= last &&
+        VerifyPayload(*h, s_base + p + kFrameHeaderBytes).ok()) {
+      complete = std::max(complete, h->seq);
+    }
+    p += h->frame_bytes();
+  }
+  complete = std::min(std::max(complete, first - 1), last);
+  FrameHeader skip;
+  skip.kind = FrameKind::kSkip;
+  skip.seq = last;
+  EncodeHeader(skip, q_->staging() + r.tail);
+  SetCursors(r.head, r.tail + kFrameHeaderBytes);
+  return last - complete;
 }
 
 void PipeReader::Resync() {

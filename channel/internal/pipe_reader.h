@@ -70,6 +70,12 @@ class PipeReader {
   // room first.
   bool DrainPipeLocked();
 
+  // For the writer lock's repair (pipe_writer.h), with no write in progress: drains the pipe,
+  // finds how much of the dead batch [first, last] arrived whole (taken already, or complete in
+  // staging), closes the batch with a skip frame at the end of staging, and returns how many of
+  // its items are lost. kUnavailable if staging has no room for the whole pipe.
+  absl::StatusOr<uint64_t> AbsorbTornBatch(uint64_t first, uint64_t last);
+
  private:
   // Everything below runs under the reader lock.
   bool Pump(Payload* out);
@@ -79,6 +85,7 @@ class PipeReader {
   void SetCursors(uint64_t head, uint64_t tail);
   void Resync();
   void ApplyTombstone(uint64_t seq);
+  void ApplySkip(uint64_t seq);
   bool Deliver(uint64_t seq, const char* payload, uint32_t bytes, Payload* out);
 
   SharedQueue* q_;

@@ -38,19 +38,20 @@ absl::Status PipeWriter::WriteBatch(int slot, char* buf, size_t bytes, int64_t c
   StoreRelease(w.next_seq, last + 1);
 
   const absl::Status written = WriteAll(buf, bytes);
-  if (!written.ok()) w.tombstone_due = last;  // readers will count the batch as lost
-  StoreRelease(w.done_seq, last);
-  accounts_
-      .Transact(Deadline::Never(), slot,
-                [count, last, &written](Ledger& l, SlotCounters* c) {
-                  c->unsent -= count;
-                  c->sent_through = last;
-                  if (!written.ok()) ++l.torn_writes;
-                  return true;
-                })
-      .IgnoreError();
+  if (written.ok()) {
+    StoreRelease(w.done_seq, last);
+    accounts_
+        .Transact(Deadline::Never(), slot,
+                  [count, last](Ledger& l, SlotCounters* c) {
+                    c->unsent -= count;
+                    c->sent_through = last;
+                    return true;
+                  })
+        .IgnoreError();
+  } else {
+    CloseBatch(first, last, slot);
+  }
   StoreRelease(w.in_write_first, uint64_t{0});
-  if (!written.ok()) WriteDueTombstone(/*block=*/false);
   return written;
 }
 
@@ -73,25 +74,38 @@ void PipeWriter::Repair() {
   WriterState& w = q_->writer;
   const uint64_t first = w.in_write_first;
   if (first == 0) return;
-  const uint64_t last = std::max(first, w.in_write_last);
-  const int slot = w.in_write_slot;
-  // Never hand out the dead batch's seqs again, even if the holder died before advancing.
+  CloseBatch(first, std::max(first, w.in_write_last), w.in_write_slot);
+  StoreRelease(w.in_write_first, uint64_t{0});
+}
+
+void PipeWriter::CloseBatch(uint64_t first, uint64_t last, int slot) {
+  WriterState& w = q_->writer;
+  // Never hand out the batch's seqs again, even if its writer died before advancing next_seq.
   w.next_seq = std::max(w.next_seq, last + 1);
-  if (slot >= 0 && slot < kMaxSlots) {
-    accounts_
-        .Transact(Deadline::Never(), slot,
-                  [first, last](Ledger& l, SlotCounters* c) {
+  // Readers now treat an incomplete frame of the batch, once the pipe is drained, as torn.
+  StoreRelease(w.done_seq, std::max(LoadRelaxed(w.done_seq), last));
+  if (slot < 0 || slot >= kMaxSlots) slot = -1;  // only a corrupted file gets here
+  absl::StatusOr<uint64_t> lost = reader_->AbsorbTornBatch(first, last);
+  if (!lost.ok()) w.tombstone_due = std::max(w.tombstone_due, last);  // readers count it
+  const uint64_t lost_now = lost.ok() ? *lost : 0;
+  accounts_
+      .Transact(Deadline::Never(), slot,
+                [first, last, lost_now](Ledger& l, SlotCounters* c) {
+                  if (c != nullptr) {
                     if (c->sent_through >= last) return false;  // its own bookkeeping finished
                     c->unsent -= static_cast<int64_t>(last - first + 1);
                     c->sent_through = last;
-                    ++l.torn_writes;
-                    return true;
-                  })
-        .IgnoreError();
-  }
-  w.tombstone_due = std::max(w.tombstone_due, last);
-  StoreRelease(w.done_seq, std::max(LoadRelaxed(w.done_seq), last));
-  StoreRelease(w.in_write_first, uint64_t{0});
+                  }
+                  ++l.torn_writes;
+                  l.items -= static_cast<int64_t>(lost_now);
+                  l.unfinished -= static_cast<int64_t>(lost_now);
+                  l.items_lost += lost_now;
+                  return true;
+                })
+      .IgnoreError();
+  q_->space_free.event.Signal();
+  q_->all_done.event.Signal();
+  q_->data_ready.event.Signal();
 }
 
 bool PipeWriter::WriteDueTombstone(bool block) {

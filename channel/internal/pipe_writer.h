@@ -7,10 +7,12 @@
 //   next_seq advanced after that, so a seq is never handed out twice);
 // - after writing, done_seq = last, then the slot's unsent count drops (an Accounts transaction,
 //   made idempotent by the slot's sent_through);
-// - the next holder of a lock whose owner died finishes the bookkeeping: the batch's items are
-//   handed from the slot to the readers (done_seq = last, unsent -= batch) and a tombstone with
-//   seq `last` is written before anything else, telling readers that whatever of the batch they
-//   have not seen is lost.
+// - the next holder of a lock whose owner died closes the batch (CloseBatch): it drains the pipe
+//   into staging, counts how much of the batch arrived whole, places a skip frame behind it and,
+//   in one Accounts transaction, releases the slot's reservations and counts the rest as lost —
+//   so qsize and a bounded queue's free slots are right at once, whether or not anyone reads.
+//   If staging cannot take the pipe's contents, it writes a tombstone instead and the reader that
+//   reaches it counts the loss.
 // Each write(2) is at most the pipe's capacity and data_ready is signalled after each, so a
 // reader waiting for the rest of a large frame is woken while the writer still holds the lock.
 #ifndef CHANNEL_INTERNAL_PIPE_WRITER_H_
@@ -21,6 +23,7 @@
 
 #include "absl/status/status.h"
 #include "channel/internal/accounts.h"
+#include "channel/internal/pipe_reader.h"
 #include "channel/internal/shared_state.h"
 
 namespace channel {
@@ -28,8 +31,9 @@ namespace internal {
 
 class PipeWriter {
  public:
-  PipeWriter(SharedQueue* queue, int write_fd, size_t pipe_capacity)
-      : q_(queue), fd_(write_fd), pipe_capacity_(pipe_capacity), accounts_(queue) {}
+  PipeWriter(SharedQueue* queue, int write_fd, size_t pipe_capacity, PipeReader* reader)
+      : q_(queue), fd_(write_fd), pipe_capacity_(pipe_capacity), accounts_(queue),
+        reader_(reader) {}
 
   // Writes `count` frames laid out back to back in buf[0, bytes) (headers with seq 0), on behalf
   // of `slot`. Blocks while the pipe is full. On a write error the batch is declared lost, as if
@@ -54,6 +58,9 @@ class PipeWriter {
 
  private:
   void Repair();
+  // With the writer lock held and nothing being written: settles batch [first, last] of `slot`,
+  // whose write did not finish (see above). Idempotent through the slot's sent_through.
+  void CloseBatch(uint64_t first, uint64_t last, int slot);
   // Returns false if it could not be written now (pipe full and !block, or an error).
   bool WriteDueTombstone(bool block);
   absl::Status WriteAll(const char* data, size_t bytes);
@@ -62,6 +69,7 @@ class PipeWriter {
   int fd_;
   size_t pipe_capacity_;
   Accounts accounts_;
+  PipeReader* reader_;
 };
 
 }  // namespace internal

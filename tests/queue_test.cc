@@ -1,0 +1,468 @@
+// Queue<T> across real processes: every contract method, status codes, exact qsize, many
+// producers/consumers, flush on exit, CancelJoinThread, fork after use, large messages, and a
+// consumer killed inside Get.
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <set>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "channel/channel.h"
+#include "tests/test_util.h"
+
+namespace {
+
+using channel::Message;
+using channel::Queue;
+using channel::QueueOptions;
+using channel_test::JobMessage;
+
+QueueOptions Bounded(int64_t maxsize) {
+  QueueOptions o;
+  o.maxsize = maxsize;
+  return o;
+}
+
+Queue<demo::Job> MakeQueue(QueueOptions options = {}) {
+  auto q = Queue<demo::Job>::Create(options);
+  EXPECT_TRUE(q.ok()) << q.status();
+  return *std::move(q);
+}
+
+uint64_t GetId(Queue<demo::Job>& q, absl::Duration timeout = absl::Seconds(30)) {
+  auto m = q.Get(timeout);
+  EXPECT_TRUE(m.ok()) << m.status();
+  return m.ok() ? (*m)->getId() : ~uint64_t{0};
+}
+
+TEST(QueueTest, PutGetBothOverloadsAndBuilderReuse) {
+  auto q = MakeQueue();
+  JobMessage a(1, "first");
+  ASSERT_TRUE(q.Put(a.builder).ok());
+  // Put serialized at call time: changing the builder afterwards changes nothing queued.
+  a.builder.getRoot<demo::Job>().setId(99);
+  ASSERT_TRUE(q.Put(a.builder.getRoot<demo::Job>().asReader()).ok());
+  auto m1 = q.Get(absl::Seconds(10));
+  ASSERT_TRUE(m1.ok()) << m1.status();
+  EXPECT_EQ((*m1)->getId(), 1u);
+  EXPECT_EQ(std::string(m1->reader().getPayload().cStr()), "first");
+  EXPECT_GT(m1->size_bytes(), 0u);
+  EXPECT_EQ(GetId(q), 99u);
+}
+
+TEST(QueueTest, MessageOutlivesMoves) {
+  auto q = MakeQueue();
+  JobMessage a(5, std::string(1000, 'x'));
+  ASSERT_TRUE(q.Put(a.builder).ok());
+  auto m = q.Get(absl::Seconds(10));
+  ASSERT_TRUE(m.ok());
+  Message<demo::Job> moved = *std::move(m);
+  std::vector<Message<demo::Job>> v;
+  v.push_back(std::move(moved));
+  EXPECT_EQ(v[0]->getId(), 5u);
+  EXPECT_EQ(v[0]->getPayload().size(), 1000u);
+}
+
+TEST(QueueTest, FullStatusWithAndWithoutTimeout) {
+  auto q = MakeQueue(Bounded(2));
+  JobMessage m(1);
+  EXPECT_EQ(q.maxsize(), 2);
+  ASSERT_TRUE(q.PutNowait(m.builder).ok());
+  ASSERT_TRUE(q.PutNowait(m.builder).ok());
+  EXPECT_TRUE(q.full());
+  EXPECT_EQ(q.qsize(), 2);
+  absl::Status s = q.PutNowait(m.builder);
+  EXPECT_TRUE(channel::IsFull(s)) << s;
+  const absl::Time start = absl::Now();
+  s = q.Put(m.builder, absl::Milliseconds(200));
+  EXPECT_TRUE(channel::IsFull(s)) << s;
+  EXPECT_GE(absl::Now() - start, absl::Milliseconds(190));
+  // A negative timeout is a zero timeout.
+  EXPECT_TRUE(channel::IsFull(q.Put(m.builder, absl::Seconds(-5))));
+  GetId(q);
+  EXPECT_FALSE(q.full());
+  EXPECT_TRUE(q.PutNowait(m.builder).ok());
+}
+
+TEST(QueueTest, EmptyStatusWithAndWithoutTimeout) {
+  auto q = MakeQueue();
+  EXPECT_TRUE(q.empty());
+  EXPECT_EQ(q.maxsize(), 0);
+  EXPECT_FALSE(q.full());
+  auto m = q.GetNowait();
+  EXPECT_TRUE(channel::IsEmpty(m.status())) << m.status();
+  const absl::Time start = absl::Now();
+  m = q.Get(absl::Milliseconds(200));
+  EXPECT_TRUE(channel::IsEmpty(m.status())) << m.status();
+  EXPECT_GE(absl::Now() - start, absl::Milliseconds(190));
+  EXPECT_LT(absl::Now() - start, absl::Seconds(5));
+  EXPECT_TRUE(channel::IsEmpty(q.Get(absl::Seconds(-1)).status()));
+}
+
+TEST(QueueTest, BlockedPutWakesWhenAnotherProcessGets) {
+  auto q = MakeQueue(Bounded(1));
+  JobMessage m(1);
+  ASSERT_TRUE(q.Put(m.builder).ok());
+  const pid_t child = channel_test::ForkChild([&] {
+    auto got = q.Get(absl::Seconds(30));  // frees the slot the parent waits for
+    return got.ok() ? 0 : 1;
+  });
+  JobMessage m2(2);
+  EXPECT_TRUE(q.Put(m2.builder, absl::Seconds(30)).ok());
+  EXPECT_EQ(channel_test::WaitChild(child), 0);
+  EXPECT_EQ(GetId(q), 2u);
+}
+
+TEST(QueueTest, CloseRules) {
+  auto q = MakeQueue();
+  EXPECT_TRUE(absl::IsFailedPrecondition(q.JoinThread()));  // before Close
+  JobMessage m(1);
+  ASSERT_TRUE(q.Put(m.builder).ok());
+  q.Close();
+  EXPECT_TRUE(channel::IsClosed(q.Put(m.builder)));
+  EXPECT_TRUE(channel::IsClosed(q.Get(absl::ZeroDuration()).status()));
+  EXPECT_TRUE(q.JoinThread().ok());
+  EXPECT_TRUE(q.JoinThread().ok());  // again: OK at once
+  EXPECT_EQ(q.qsize(), 1);           // the feeder flushed what was put
+}
+
+TEST(QueueTest, CloseFromAnotherThreadWakesBlockedGetAndPut) {
+  auto q = MakeQueue(Bounded(1));
+  std::atomic<int> woke{0};
+  std::thread getter([&] {
+    auto m = q.Get();  // infinite
+    if (channel::IsClosed(m.status())) ++woke;
+  });
+  auto q2 = MakeQueue(Bounded(1));
+  JobMessage m(1);
+  ASSERT_TRUE(q2.Put(m.builder).ok());
+  std::thread putter([&] {
+    if (channel::IsClosed(q2.Put(m.builder))) ++woke;  // infinite, queue full
+  });
+  // Close() must wake them whether or not they are asleep yet.
+  q.Close();
+  q2.Close();
+  getter.join();
+  putter.join();
+  EXPECT_EQ(woke.load(), 2);
+}
+
+TEST(QueueTest, TooLargeMessageIsRejectedWithSizes) {
+  QueueOptions o;
+  o.max_message_bytes = 1024;
+  auto q = MakeQueue(o);
+  JobMessage big(1, "", 4096);
+  absl::Status s = q.Put(big.builder);
+  EXPECT_TRUE(absl::IsInvalidArgument(s)) << s;
+  EXPECT_NE(s.message().find("1024"), std::string::npos) << s;
+  EXPECT_EQ(q.qsize(), 0);
+  QueueOptions bad;
+  bad.max_message_bytes = 0;
+  EXPECT_TRUE(absl::IsInvalidArgument(Queue<demo::Job>::Create(bad).status()));
+}
+
+TEST(QueueTest, BuilderWithoutRootIsInvalid) {
+  auto q = MakeQueue();
+  capnp::MallocMessageBuilder empty;
+  EXPECT_TRUE(absl::IsInvalidArgument(q.Put(empty)));
+}
+
+TEST(QueueTest, MovedFromHandleReportsPrecondition) {
+  auto q = MakeQueue();
+  Queue<demo::Job> other = std::move(q);
+  JobMessage m(1);
+  EXPECT_TRUE(absl::IsFailedPrecondition(q.Put(m.builder)));  // NOLINT(bugprone-use-after-move)
+  EXPECT_TRUE(other.Put(m.builder).ok());
+  EXPECT_EQ(GetId(other), 1u);
+}
+
+TEST(QueueTest, ExactQsizeAcrossProcesses) {
+  auto q = MakeQueue();
+  constexpr int kItems = 500;
+  channel::Process producer([&] {
+    for (int i = 0; i < kItems; ++i) {
+      JobMessage m(i);
+      if (!q.Put(m.builder).ok()) return 1;
+    }
+    return 0;  // returns at once: the Process flushes before _exit
+  });
+  ASSERT_TRUE(producer.Start().ok());
+  ASSERT_EQ(*producer.Join(absl::Seconds(60)), 0);
+  EXPECT_EQ(q.qsize(), kItems);
+  for (int i = 0; i < kItems; ++i) {
+    ASSERT_EQ(GetId(q), static_cast<uint64_t>(i));
+    EXPECT_EQ(q.qsize(), kItems - i - 1);
+  }
+  EXPECT_TRUE(q.empty());
+}
+
+TEST(QueueTest, ItemsFlushedByChildThatCallsExitRightAfterPut) {
+  auto q = MakeQueue();
+  const pid_t child = channel_test::ForkChild([&] {
+    for (int i = 0; i < 300; ++i) {
+      JobMessage m(i, std::string(100, 'p'));
+      if (!q.Put(m.builder).ok()) return 1;
+    }
+    exit(0);  // atexit flush
+  });
+  ASSERT_EQ(channel_test::WaitChild(child), 0);
+  for (int i = 0; i < 300; ++i) ASSERT_EQ(GetId(q), static_cast<uint64_t>(i));
+}
+
+TEST(QueueTest, ManyProducersManyConsumersEachItemExactlyOnce) {
+  constexpr int kProducers = 4;
+  constexpr int kConsumers = 3;
+  constexpr int kPerProducer = 2000;
+  auto q = MakeQueue(Bounded(64));
+  auto results = MakeQueue();
+  std::vector<channel::Process> procs;
+  for (int p = 0; p < kProducers; ++p) {
+    procs.emplace_back([&, p] {
+      for (int i = 0; i < kPerProducer; ++i) {
+        JobMessage m(static_cast<uint64_t>(p) * kPerProducer + i);
+        if (!q.Put(m.builder, absl::Seconds(60)).ok()) return 1;
+      }
+      return 0;
+    });
+  }
+  for (int c = 0; c < kConsumers; ++c) {
+    procs.emplace_back([&] {
+      for (;;) {
+        auto m = q.Get(absl::Seconds(60));
+        if (!m.ok()) return 2;
+        if ((*m)->isEndOfStream()) return 0;
+        JobMessage echo((*m)->getId());
+        if (!results.Put(echo.builder).ok()) return 3;
+      }
+    });
+  }
+  for (auto& p : procs) ASSERT_TRUE(p.Start().ok());
+  for (int p = 0; p < kProducers; ++p) ASSERT_EQ(*procs[p].Join(absl::Seconds(120)), 0);
+  for (int c = 0; c < kConsumers; ++c) {
+    capnp::MallocMessageBuilder end;
+    end.initRoot<demo::Job>().setEndOfStream();
+    ASSERT_TRUE(q.Put(end).ok());
+  }
+  std::vector<int> seen(kProducers * kPerProducer, 0);
+  for (int i = 0; i < kProducers * kPerProducer; ++i) {
+    const uint64_t id = GetId(results, absl::Seconds(60));
+    ASSERT_LT(id, seen.size());
+    ++seen[id];
+  }
+  for (int c = 0; c < kConsumers; ++c) EXPECT_EQ(*procs[kProducers + c].Join(absl::Seconds(60)), 0);
+  EXPECT_TRUE(std::all_of(seen.begin(), seen.end(), [](int n) { return n == 1; }));
+  EXPECT_TRUE(channel::IsEmpty(results.GetNowait().status()));
+  EXPECT_EQ(q.qsize(), 0);
+}
+
+TEST(QueueTest, CancelJoinThreadDropsUnwrittenItemsAndUncountsThem) {
+  auto q = MakeQueue();
+  constexpr int kItems = 200;
+  // Each item is 64 KiB, so the pipe (at most 1 MiB) fills long before the feeder is done and,
+  // with no consumer, the rest can never be written.
+  const pid_t child = channel_test::ForkChild([&] {
+    for (int i = 0; i < kItems; ++i) {
+      JobMessage m(i, "", 64 << 10);
+      if (!q.Put(m.builder).ok()) return 1;
+    }
+    q.CancelJoinThread();
+    exit(0);  // must not wait for the feeder
+  });
+  ASSERT_EQ(channel_test::WaitChild(child, absl::Seconds(60)), 0);
+  // What was written is readable, intact and in order; the rest is gone and not counted.
+  ASSERT_TRUE(channel_test::Eventually([&] { return q.qsize() < kItems; }));
+  int received = 0;
+  for (;;) {
+    auto m = q.Get(absl::Seconds(2));
+    if (!m.ok()) break;
+    EXPECT_EQ((*m)->getId(), static_cast<uint64_t>(received));
+    EXPECT_TRUE(channel_test::DataMatches((*m)->getId(), (*m)->getData()));
+    ++received;
+  }
+  EXPECT_LT(received, kItems);
+  EXPECT_EQ(q.qsize(), 0);
+  EXPECT_EQ(static_cast<int>(q.stats().items_lost), kItems - received);
+}
+
+TEST(QueueTest, ForkAfterUseNeverResendsParentBufferedItems) {
+  auto q = MakeQueue();
+  constexpr int kParentItems = 2000;
+  for (int i = 0; i < kParentItems; ++i) {
+    JobMessage m(i);
+    ASSERT_TRUE(q.Put(m.builder).ok());
+  }
+  // Fork while the parent's feeder very likely still holds some of those items.
+  const pid_t child = channel_test::ForkChild([&] {
+    JobMessage m(1000000);
+    if (!q.Put(m.builder).ok()) return 1;
+    auto got = q.Get(absl::Seconds(30));  // the child can read too
+    if (!got.ok()) return 2;
+    JobMessage back((*got)->getId());
+    if (!q.Put(back.builder).ok()) return 3;
+    exit(0);
+  });
+  ASSERT_EQ(channel_test::WaitChild(child), 0);
+  std::multiset<uint64_t> ids;
+  for (int i = 0; i < kParentItems + 1; ++i) ids.insert(GetId(q));
+  EXPECT_TRUE(channel::IsEmpty(q.Get(absl::Milliseconds(300)).status()));
+  for (int i = 0; i < kParentItems; ++i) EXPECT_EQ(ids.count(i), 1u) << i;
+  EXPECT_EQ(ids.count(1000000), 1u);
+}
+
+TEST(QueueTest, LargeMessagesBeyondThePipeBuffer) {
+  auto q = MakeQueue(Bounded(4));
+  constexpr size_t kBytes = 8 << 20;
+  constexpr int kItems = 6;
+  channel::Process producer([&] {
+    for (int i = 0; i < kItems; ++i) {
+      JobMessage m(i, "", kBytes + i);
+      if (!q.Put(m.builder).ok()) return 1;
+    }
+    return 0;
+  });
+  ASSERT_TRUE(producer.Start().ok());
+  for (int i = 0; i < kItems; ++i) {
+    auto m = q.Get(absl::Seconds(60));
+    ASSERT_TRUE(m.ok()) << m.status();
+    ASSERT_EQ((*m)->getId(), static_cast<uint64_t>(i));
+    ASSERT_EQ((*m)->getData().size(), kBytes + i);
+    EXPECT_TRUE(channel_test::DataMatches(i, (*m)->getData()));
+    EXPECT_GT(m->size_bytes(), kBytes);
+  }
+  EXPECT_EQ(*producer.Join(absl::Seconds(60)), 0);
+}
+
+TEST(QueueTest, MessageLargerThanCapnpDefaultTraversalLimit) {
+  QueueOptions o;
+  o.max_message_bytes = 100 << 20;
+  auto q = MakeQueue(o);
+  JobMessage big(3, "", 80 << 20);  // capnp's default reader limit is 64 MiB
+  ASSERT_TRUE(q.Put(big.builder).ok());
+  auto m = q.Get(absl::Seconds(60));
+  ASSERT_TRUE(m.ok()) << m.status();
+  EXPECT_EQ((*m)->getData().size(), size_t{80} << 20);
+}
+
+TEST(QueueTest, ConsumerKilledWhileBlockedInGetLosesNothing) {
+  auto q = MakeQueue();
+  int ready[2];
+  ASSERT_EQ(pipe(ready), 0);
+  const pid_t victim = channel_test::ForkChild([&] {
+    char c = 'r';
+    if (write(ready[1], &c, 1) != 1) return 1;
+    auto m = q.Get();  // blocks until killed
+    return 0;
+  });
+  char c;
+  ASSERT_EQ(read(ready[0], &c, 1), 1);
+  channel_test::KillAndReap(victim);
+  constexpr int kItems = 100;
+  for (int i = 0; i < kItems; ++i) {
+    JobMessage m(i);
+    ASSERT_TRUE(q.Put(m.builder).ok());
+  }
+  auto results = MakeQueue();
+  channel::Process consumer([&] {
+    for (int i = 0; i < kItems; ++i) {
+      auto m = q.Get(absl::Seconds(30));
+      if (!m.ok()) return 1;
+      JobMessage echo((*m)->getId());
+      if (!results.Put(echo.builder).ok()) return 2;
+    }
+    return 0;
+  });
+  ASSERT_TRUE(consumer.Start().ok());
+  EXPECT_EQ(*consumer.Join(absl::Seconds(60)), 0);
+  for (int i = 0; i < kItems; ++i) EXPECT_EQ(GetId(results), static_cast<uint64_t>(i));
+  EXPECT_EQ(q.stats().items_lost, 0u);
+  close(ready[0]);
+  close(ready[1]);
+}
+
+TEST(QueueTest, ConsumerKilledMidStreamOthersReceiveEverythingElse) {
+  // Large items make a kill inside Get (while copying a frame) likely. Whatever the kill hits, at
+  // most the item being taken is lost, nothing is duplicated, and what arrives is intact.
+  auto q = MakeQueue(Bounded(8));
+  constexpr int kItems = 60;
+  constexpr size_t kBytes = 512 << 10;
+  channel::Process producer([&] {
+    for (int i = 0; i < kItems; ++i) {
+      JobMessage m(i, "", kBytes);
+      if (!q.Put(m.builder, absl::Seconds(60)).ok()) return 1;
+    }
+    return 0;
+  });
+  const pid_t victim = channel_test::ForkChild([&] {
+    for (;;) {
+      auto m = q.Get(absl::Seconds(60));
+      if (!m.ok()) return 1;
+    }
+  });
+  ASSERT_TRUE(producer.Start().ok());
+  // Let the victim take part, then kill it wherever it is.
+  ASSERT_TRUE(channel_test::Eventually([&] { return q.qsize() < 8; }, absl::Seconds(30)));
+  channel_test::KillAndReap(victim);
+  std::set<uint64_t> got;
+  for (;;) {
+    auto m = q.Get(absl::Seconds(5));
+    if (!m.ok()) break;
+    ASSERT_TRUE(got.insert((*m)->getId()).second) << "duplicate " << (*m)->getId();
+    ASSERT_TRUE(channel_test::DataMatches((*m)->getId(), (*m)->getData()));
+  }
+  EXPECT_EQ(*producer.Join(absl::Seconds(60)), 0);
+  ASSERT_FALSE(got.empty());
+  // Items after the ones the victim took all arrived.
+  for (uint64_t id = *got.begin(); id < kItems; ++id) EXPECT_EQ(got.count(id), 1u) << id;
+  EXPECT_EQ(q.qsize(), 0);
+}
+
+TEST(QueueTest, DeadProducerReservationsAreReleased) {
+  auto q = MakeQueue(Bounded(4));
+  int ready[2];
+  ASSERT_EQ(pipe(ready), 0);
+  // The child fills the queue's four slots with items too large for the pipe to hold at once, so
+  // its feeder is stuck mid-write when the child is killed.
+  const pid_t victim = channel_test::ForkChild([&] {
+    for (int i = 0; i < 4; ++i) {
+      JobMessage m(i, "", 1 << 20);
+      if (!q.Put(m.builder).ok()) return 1;
+    }
+    char c = 'r';
+    if (write(ready[1], &c, 1) != 1) return 1;
+    pause();
+    return 0;
+  });
+  char c;
+  ASSERT_EQ(read(ready[0], &c, 1), 1);
+  EXPECT_TRUE(q.full());
+  channel_test::KillAndReap(victim);
+  // The dead process's slots free up (the reaper runs inside this blocked Put).
+  JobMessage m(100);
+  absl::Status put = q.Put(m.builder, absl::Seconds(20));
+  ASSERT_TRUE(put.ok()) << put << " qsize=" << q.qsize() << " lost=" << q.stats().items_lost
+                        << " dead=" << q.stats().dead_processes << " torn=" << q.stats().torn_writes;
+  // Everything readable is intact; the torn frame was skipped; the new item arrives.
+  std::vector<uint64_t> ids;
+  for (;;) {
+    auto got = q.Get(absl::Seconds(3));
+    if (!got.ok()) break;
+    ids.push_back((*got)->getId());
+    if ((*got)->getId() < 4) EXPECT_TRUE(channel_test::DataMatches((*got)->getId(), (*got)->getData()));
+  }
+  ASSERT_FALSE(ids.empty());
+  EXPECT_EQ(ids.back(), 100u);
+  EXPECT_EQ(q.qsize(), 0);
+  const channel::QueueStats stats = q.stats();
+  EXPECT_EQ(stats.items_lost + ids.size() - 1, 4u);
+  EXPECT_GE(stats.dead_processes + stats.torn_writes, 1u);
+  close(ready[0]);
+  close(ready[1]);
+}
+
+}  // namespace

@@ -1,0 +1,95 @@
+// Helpers shared by the cross-process tests: message builders, child processes, bounded waits.
+#ifndef TESTS_TEST_UTIL_H_
+#define TESTS_TEST_UTIL_H_
+
+#include <signal.h>
+#include <sys/syscall.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <poll.h>
+#include <unistd.h>
+
+#include <cstdint>
+#include <functional>
+#include <string>
+
+#include <capnp/message.h>
+
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "schema/demo.capnp.h"
+
+namespace channel_test {
+
+// A demo::Job message whose id and payload identify it.
+struct JobMessage {
+  capnp::MallocMessageBuilder builder;
+  explicit JobMessage(uint64_t id, const std::string& payload = "", size_t data_bytes = 0) {
+    auto job = builder.initRoot<demo::Job>();
+    job.setId(id);
+    job.setPayload(payload);
+    if (data_bytes > 0) {
+      auto data = job.initData(data_bytes);
+      for (size_t i = 0; i < data_bytes; ++i) data[i] = static_cast<uint8_t>((id * 131 + i) & 0xff);
+    }
+  }
+};
+
+// True when `data` is what JobMessage(id, _, data.size()) wrote.
+inline bool DataMatches(uint64_t id, capnp::Data::Reader data) {
+  for (size_t i = 0; i < data.size(); ++i) {
+    if (data[i] != static_cast<uint8_t>((id * 131 + i) & 0xff)) return false;
+  }
+  return true;
+}
+
+// fork() running `body` in the child, which then _exit()s with its result: queues are NOT
+// flushed at that exit (body calls exit() itself, or uses channel::Process, to get the flush).
+inline pid_t ForkChild(const std::function<int()>& body) {
+  const pid_t pid = fork();
+  if (pid == 0) _exit(body());
+  return pid;
+}
+
+// Waits (bounded) for a child; returns its exit code, -signal, or -1000 on timeout.
+inline int WaitChild(pid_t pid, absl::Duration timeout = absl::Seconds(60)) {
+  const int pidfd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
+  const absl::Time deadline = absl::Now() + timeout;
+  for (;;) {
+    int status = 0;
+    const pid_t r = waitpid(pid, &status, WNOHANG);
+    if (r == pid) {
+      if (pidfd >= 0) close(pidfd);
+      return WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
+    }
+    if (absl::Now() >= deadline) {
+      kill(pid, SIGKILL);
+      waitpid(pid, &status, 0);
+      if (pidfd >= 0) close(pidfd);
+      return -1000;
+    }
+    pollfd p{pidfd, POLLIN, 0};
+    poll(&p, 1, 100);
+  }
+}
+
+inline void KillAndReap(pid_t pid) {
+  kill(pid, SIGKILL);
+  int status;
+  waitpid(pid, &status, 0);
+}
+
+// Polls `done` until true or the timeout passes: for observable state that has no event to wait
+// on (e.g. a counter repaired by another process's reaper).
+inline bool Eventually(const std::function<bool()>& done, absl::Duration timeout = absl::Seconds(20)) {
+  const absl::Time deadline = absl::Now() + timeout;
+  while (!done()) {
+    if (absl::Now() >= deadline) return false;
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  return true;
+}
+
+}  // namespace channel_test
+
+#endif  // TESTS_TEST_UTIL_H_
