@@ -39,7 +39,7 @@ void ParentAfterFork() {
 void ChildAfterFork() {
   Registry& r = GetRegistry();
   for (ExitParticipant* p : r.live) p->ForgetAfterFork();
-  new (&r.mu) std::mutex();
+  r.mu.unlock();  // held by this thread since PrepareFork
 }
 
 void InstallOnce() {

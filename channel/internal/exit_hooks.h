@@ -17,6 +17,8 @@ class ExitParticipant {
  public:
   virtual ~ExitParticipant() = default;
   virtual void FlushAtExit() = 0;
+  // LockForFork runs before fork() in the forking thread; then, in the parent UnlockForFork, in
+  // the child ForgetAfterFork, which must also release what LockForFork took.
   virtual void LockForFork() = 0;
   virtual void UnlockForFork() = 0;
   virtual void ForgetAfterFork() = 0;

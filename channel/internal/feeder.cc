@@ -44,18 +44,18 @@ void Feeder::Append(int slot, size_t payload_bytes, absl::FunctionRef<void(char*
 }
 
 void Feeder::Run(std::shared_ptr<void> keepalive) {
-  std::vector<char> batch;
   std::unique_lock<std::mutex> lock(mu_);
   for (;;) {
     work_cv_.wait(lock, [this] { return pending_count_ > 0 || closing_ || cancelled_; });
     if (pending_count_ == 0 || cancelled_) break;
-    batch.swap(pending_);
+    writing_.swap(pending_);
     writing_count_ = std::exchange(pending_count_, 0);
     const int slot = slot_;
     lock.unlock();
-    absl::Status s = writer_->WriteBatch(slot, batch.data(), batch.size(), writing_count_);
-    batch.clear();
-    if (batch.capacity() > kKeepBufferBytes) std::vector<char>().swap(batch);
+    // writing_ is only touched by this thread until writing_count_ drops back to 0.
+    absl::Status s = writer_->WriteBatch(slot, writing_.data(), writing_.size(), writing_count_);
+    writing_.clear();
+    if (writing_.capacity() > kKeepBufferBytes) std::vector<char>().swap(writing_);
     lock.lock();
     if (!s.ok() && error_.ok()) error_ = s;
     writing_count_ = 0;
@@ -107,19 +107,21 @@ int64_t Feeder::unwritten() const {
 }
 
 void Feeder::ForgetAfterFork() {
-  // Runs in the child with mu_ held by LockForFork (in the parent's copy of the lock): the
-  // parent's thread does not exist here, so reset everything it could have been in the middle of.
-  new (&mu_) std::mutex();
+  // Runs in the child, on the thread that forked, which still holds mu_ from LockForFork. The
+  // parent's feeder thread does not exist here: reset everything it could have been part of. A
+  // condition variable may count that thread as a waiter, so it is rebuilt, not reused.
   new (&work_cv_) std::condition_variable();
   new (&idle_cv_) std::condition_variable();
   new (&thread_) std::thread();  // the parent's thread id is meaningless here; never join it
-  pending_.clear();
+  std::vector<char>().swap(pending_);
+  std::vector<char>().swap(writing_);
   pending_count_ = 0;
   writing_count_ = 0;
   slot_ = -1;
   started_ = false;
   closing_ = false;
   error_ = absl::OkStatus();
+  mu_.unlock();
 }
 
 }  // namespace internal

@@ -48,7 +48,8 @@ class Feeder {
   // Frames appended and not yet written, including a batch being written.
   int64_t unwritten() const;
 
-  // fork() support, called by ExitHooks (exit_hooks.h) with every feeder's mutex.
+  // fork() support (exit_hooks.h): the mutex is held across fork(); in the child,
+  // ForgetAfterFork resets the state and releases it.
   void LockForFork() { mu_.lock(); }
   void UnlockForFork() { mu_.unlock(); }
   void ForgetAfterFork();
@@ -61,6 +62,9 @@ class Feeder {
   std::condition_variable work_cv_;
   std::condition_variable idle_cv_;
   std::vector<char> pending_;  // frames appended since the last swap
+  // The batch the thread is writing. A member, not a local of Run(), so that a forked child
+  // (which has no feeder thread) still owns the buffer and can free it.
+  std::vector<char> writing_;
   int64_t pending_count_ = 0;
   int64_t writing_count_ = 0;  // frames in the batch the thread is writing
   int slot_ = -1;

@@ -292,9 +292,9 @@ void PipeQueue::UnlockForFork() {
 }
 
 void PipeQueue::ForgetAfterFork() {
-  feeder_.ForgetAfterFork();
-  new (&slot_mu_) std::mutex();
+  feeder_.ForgetAfterFork();  // unlocks the feeder's mutex
   slot_ = -1;  // the parent's slot; the child claims its own on its first Put
+  slot_mu_.unlock();
 }
 
 void PipeQueue::DeclareWrittenItemsLost() {

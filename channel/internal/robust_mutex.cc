@@ -5,6 +5,10 @@
 
 #include "absl/strings/str_cat.h"
 
+#if defined(__SANITIZE_THREAD__)
+#include <sanitizer/tsan_interface.h>
+#endif
+
 namespace channel {
 namespace internal {
 
@@ -39,8 +43,25 @@ absl::StatusOr<RobustMutex::Acquired> RobustMutex::Interpret(int rc) {
 
 absl::StatusOr<RobustMutex::Acquired> RobustMutex::Lock(const Deadline& deadline) {
   if (deadline.never()) return Interpret(pthread_mutex_lock(&mu_));
+#if defined(__SANITIZE_THREAD__)
+  // ThreadSanitizer does not intercept pthread_mutex_clocklock and would then report every
+  // unlock as unbalanced; under TSan, wait against CLOCK_REALTIME instead (a clock jump can
+  // stretch or shorten the wait, which only matters in production, where clocklock is used).
+  timespec now;
+  clock_gettime(CLOCK_REALTIME, &now);
+  const int64_t at = int64_t{now.tv_sec} * 1000000000 + now.tv_nsec + deadline.RemainingNanos();
+  const timespec abs{static_cast<time_t>(at / 1000000000), static_cast<long>(at % 1000000000)};
+  const int rc = pthread_mutex_timedlock(&mu_, &abs);
+  // TSan's timedlock interceptor records only rc == 0 as an acquisition; report this one.
+  if (rc == EOWNERDEAD) {
+    __tsan_mutex_pre_lock(&mu_, 0);
+    __tsan_mutex_post_lock(&mu_, 0, 0);
+  }
+  return Interpret(rc);
+#else
   const timespec abs = deadline.AbsTimespec();
   return Interpret(pthread_mutex_clocklock(&mu_, CLOCK_MONOTONIC, &abs));
+#endif
 }
 
 absl::StatusOr<RobustMutex::Acquired> RobustMutex::TryLock() {

@@ -1,0 +1,369 @@
+// Unit tests of Accounts (accounts.h): transactions, the undo journal a dying process leaves
+// behind, and exact totals under concurrent and crashing processes.
+#include "channel/internal/accounts.h"
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <random>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "channel/internal/test_util.h"
+
+namespace channel {
+namespace internal {
+namespace {
+
+using ::channel::testing::ForkChild;
+using ::channel::testing::KillAndReap;
+using ::channel::testing::MakeOwnerDead;
+using ::channel::testing::MakeSharedQueue;
+using ::channel::testing::ReadValue;
+using ::channel::testing::TestPipe;
+using ::channel::testing::WaitChild;
+using ::channel::testing::WriteValue;
+
+class AccountsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    absl::StatusOr<SharedMapping> m = MakeSharedQueue(4096);
+    ASSERT_TRUE(m.ok()) << m.status();
+    mapping_ = *std::move(m);
+    q_ = mapping_.get();
+  }
+  SharedMapping mapping_;
+  SharedQueue* q_ = nullptr;
+};
+
+TEST_F(AccountsTest, FreshQueue) {
+  Accounts a(q_);
+  const Ledger l = a.Snapshot();
+  EXPECT_EQ(l.items, 0);
+  EXPECT_EQ(l.unfinished, 0);
+  EXPECT_EQ(l.read_seq, 1u);
+  EXPECT_EQ(l.items_lost, 0u);
+  EXPECT_EQ(l.resyncs, 0u);
+  EXPECT_EQ(l.torn_writes, 0u);
+  EXPECT_EQ(l.dead_processes, 0u);
+  EXPECT_EQ(q_->accounts.journal_active, 0u);
+  EXPECT_EQ(q_->accounts.journal_slot, -1);
+}
+
+TEST_F(AccountsTest, TransactCommitsOrNot) {
+  Accounts a(q_);
+  bool committed = false;
+  ASSERT_TRUE(a.Transact(Deadline::Never(), -1,
+                         [](Ledger& l, SlotCounters* c) {
+                           EXPECT_EQ(c, nullptr);
+                           l.items += 3;
+                           l.unfinished += 2;
+                           return true;
+                         },
+                         &committed)
+                  .ok());
+  EXPECT_TRUE(committed);
+  EXPECT_EQ(a.items(), 3);
+  EXPECT_EQ(a.unfinished(), 2);
+  // A change that returns false commits nothing, even what it modified in its copy.
+  ASSERT_TRUE(a.Transact(Deadline::Never(), -1,
+                         [](Ledger& l, SlotCounters*) {
+                           l.items = 100;
+                           return false;
+                         },
+                         &committed)
+                  .ok());
+  EXPECT_FALSE(committed);
+  EXPECT_EQ(a.items(), 3);
+  EXPECT_EQ(q_->accounts.journal_active, 0u);
+}
+
+TEST_F(AccountsTest, TransactWithSlotCounters) {
+  Accounts a(q_);
+  q_->slots[7].unsent = 5;
+  q_->slots[7].sent_through = 40;
+  ASSERT_TRUE(a.Transact(Deadline::Never(), 7,
+                         [](Ledger& l, SlotCounters* c) {
+                           EXPECT_NE(c, nullptr);
+                           EXPECT_EQ(c->unsent, 5);
+                           EXPECT_EQ(c->sent_through, 40u);
+                           c->unsent -= 2;
+                           c->sent_through = 42;
+                           l.read_seq = 43;
+                           return true;
+                         })
+                  .ok());
+  EXPECT_EQ(q_->slots[7].unsent, 3);
+  EXPECT_EQ(q_->slots[7].sent_through, 42u);
+  EXPECT_EQ(a.Snapshot().read_seq, 43u);
+  // Other slots untouched.
+  EXPECT_EQ(q_->slots[6].unsent, 0);
+  EXPECT_EQ(q_->slots[8].unsent, 0);
+}
+
+TEST_F(AccountsTest, TransactTimesOutAgainstALiveHolder) {
+  TestPipe ready, release;
+  SharedQueue* q = q_;
+  const int ready_w = ready.w, release_r = release.r;
+  const pid_t holder = ForkChild([=] {
+    if (!q->accounts.mu.Lock(Deadline::Never()).ok()) return 2;
+    WriteValue(ready_w, char{'L'});
+    char c;
+    ReadValue(release_r, &c, absl::Seconds(60));
+    q->accounts.mu.Unlock();
+    return 0;
+  });
+  ASSERT_GT(holder, 0);
+  char c;
+  ASSERT_TRUE(ReadValue(ready.r, &c));
+  Accounts a(q_);
+  bool ran = false;
+  absl::Status s = a.Transact(Deadline::After(absl::Milliseconds(100)), -1,
+                              [&](Ledger&, SlotCounters*) { return ran = true; });
+  EXPECT_EQ(s.code(), absl::StatusCode::kDeadlineExceeded) << s;
+  EXPECT_FALSE(ran);
+  ASSERT_TRUE(WriteValue(release.w, char{'u'}));
+  absl::StatusOr<int> code = WaitChild(holder, absl::Seconds(30));
+  ASSERT_TRUE(code.ok());
+  EXPECT_EQ(*code, 0);
+  EXPECT_TRUE(a.Transact(Deadline::After(absl::Seconds(30)), -1,
+                         [&](Ledger&, SlotCounters*) { return ran = true; })
+                  .ok());
+  EXPECT_TRUE(ran);
+}
+
+// Writes the ledger as a process killed half-way through Commit leaves it: the journal holds
+// the old values and is active; some fields already hold new values, some still the old.
+void LeaveHalfCommitted(SharedQueue* q, int slot) {
+  AccountsState& a = q->accounts;
+  Ledger old{};
+  old.items = 10;
+  old.unfinished = 11;
+  old.read_seq = 12;
+  old.items_lost = 13;
+  old.resyncs = 14;
+  old.torn_writes = 15;
+  old.dead_processes = 16;
+  a.journal_ledger = old;
+  a.journal_slot = slot;
+  a.journal_slot_unsent = 4;
+  a.journal_slot_sent_through = 90;
+  a.journal_active = 1;
+  // Partially applied change: items and read_seq new, the rest old; slot unsent new.
+  a.ledger = old;
+  a.ledger.items = 999;
+  a.ledger.read_seq = 777;
+  if (slot >= 0) {
+    q->slots[slot].unsent = -50;
+    q->slots[slot].sent_through = 90;
+  }
+}
+
+TEST_F(AccountsTest, DeadCommitterIsRolledBackFromTheJournal) {
+  LeaveHalfCommitted(q_, 3);
+  ASSERT_TRUE(MakeOwnerDead(&q_->accounts.mu));
+  Accounts a(q_);
+  Ledger seen{};
+  SlotCounters seen_slot;
+  ASSERT_TRUE(a.Transact(Deadline::After(absl::Seconds(30)), 3,
+                         [&](Ledger& l, SlotCounters* c) {
+                           seen = l;
+                           seen_slot = *c;
+                           ++l.items;
+                           ++c->unsent;
+                           return true;
+                         })
+                  .ok());
+  // The change ran against the restored (old) values.
+  EXPECT_EQ(seen.items, 10);
+  EXPECT_EQ(seen.unfinished, 11);
+  EXPECT_EQ(seen.read_seq, 12u);
+  EXPECT_EQ(seen.items_lost, 13u);
+  EXPECT_EQ(seen.resyncs, 14u);
+  EXPECT_EQ(seen.torn_writes, 15u);
+  EXPECT_EQ(seen.dead_processes, 16u);
+  EXPECT_EQ(seen_slot.unsent, 4);
+  EXPECT_EQ(seen_slot.sent_through, 90u);
+  const Ledger l = a.Snapshot();
+  EXPECT_EQ(l.items, 11);
+  EXPECT_EQ(l.read_seq, 12u);
+  EXPECT_EQ(q_->slots[3].unsent, 5);
+  EXPECT_EQ(q_->accounts.journal_active, 0u);
+  // The mutex is consistent again: the next transaction does not repair (it would restore the
+  // stale journal over the committed values if it did).
+  ASSERT_TRUE(a.Transact(Deadline::After(absl::Seconds(30)), -1, [](Ledger& l, SlotCounters*) {
+                 ++l.items;
+                 return true;
+               }).ok());
+  EXPECT_EQ(a.items(), 12);
+}
+
+TEST_F(AccountsTest, DeadCommitterWithoutSlot) {
+  LeaveHalfCommitted(q_, -1);
+  q_->slots[0].unsent = 8;  // must not be touched by the repair
+  ASSERT_TRUE(MakeOwnerDead(&q_->accounts.mu));
+  Accounts a(q_);
+  ASSERT_TRUE(a.Transact(Deadline::After(absl::Seconds(30)), -1,
+                         [](Ledger&, SlotCounters*) { return false; })
+                  .ok());
+  EXPECT_EQ(a.items(), 10);
+  EXPECT_EQ(a.Snapshot().read_seq, 12u);
+  EXPECT_EQ(q_->slots[0].unsent, 8);
+}
+
+TEST_F(AccountsTest, CorruptJournalSlotIsIgnored) {
+  LeaveHalfCommitted(q_, -1);
+  q_->accounts.journal_slot = kMaxSlots + 5;  // out of range: only the ledger is restored
+  ASSERT_TRUE(MakeOwnerDead(&q_->accounts.mu));
+  Accounts a(q_);
+  ASSERT_TRUE(a.Transact(Deadline::After(absl::Seconds(30)), -1,
+                         [](Ledger&, SlotCounters*) { return false; })
+                  .ok());
+  EXPECT_EQ(a.items(), 10);
+}
+
+TEST_F(AccountsTest, DeadHolderWithoutJournalChangesNothing) {
+  // Died inside its change function (before Commit): nothing was applied, nothing to undo.
+  Accounts a(q_);
+  ASSERT_TRUE(a.Transact(Deadline::Never(), -1, [](Ledger& l, SlotCounters*) {
+                 l.items = 5;
+                 return true;
+               }).ok());
+  TestPipe ready;
+  SharedQueue* q = q_;
+  const int ready_w = ready.w;
+  const pid_t victim = ForkChild([=] {
+    Accounts mine(q);
+    mine.Transact(Deadline::Never(), -1, [&](Ledger& l, SlotCounters*) {
+          l.items = 1000;
+          WriteValue(ready_w, char{'x'});
+          pause();  // killed here, holding the lock, before Commit
+          return true;
+        })
+        .IgnoreError();
+    return 0;
+  });
+  ASSERT_GT(victim, 0);
+  char c;
+  ASSERT_TRUE(ReadValue(ready.r, &c));
+  KillAndReap(victim);
+  ASSERT_TRUE(a.Transact(Deadline::After(absl::Seconds(30)), -1,
+                         [](Ledger& l, SlotCounters*) {
+                           EXPECT_EQ(l.items, 5);
+                           return false;
+                         })
+                  .ok());
+  EXPECT_EQ(a.items(), 5);
+}
+
+TEST_F(AccountsTest, ConcurrentProcessesTotalIsExact) {
+  constexpr int kProcs = 6;
+  constexpr int kIters = 3000;
+  SharedQueue* q = q_;
+  std::vector<pid_t> kids;
+  for (int p = 0; p < kProcs; ++p) {
+    kids.push_back(ForkChild([=] {
+      Accounts a(q);
+      for (int i = 0; i < kIters; ++i) {
+        absl::Status s = a.Transact(Deadline::Never(), p, [](Ledger& l, SlotCounters* c) {
+          ++l.items;
+          l.unfinished += 2;
+          ++c->unsent;
+          c->sent_through += 3;
+          return true;
+        });
+        if (!s.ok()) return 2;
+      }
+      return 0;
+    }));
+    ASSERT_GT(kids.back(), 0);
+  }
+  for (pid_t k : kids) {
+    absl::StatusOr<int> code = WaitChild(k, absl::Seconds(120));
+    ASSERT_TRUE(code.ok()) << code.status();
+    EXPECT_EQ(*code, 0);
+  }
+  Accounts a(q_);
+  EXPECT_EQ(a.items(), kProcs * kIters);
+  EXPECT_EQ(a.unfinished(), 2 * kProcs * kIters);
+  for (int p = 0; p < kProcs; ++p) {
+    EXPECT_EQ(q_->slots[p].unsent, kIters);
+    EXPECT_EQ(q_->slots[p].sent_through, 3u * kIters);
+  }
+  EXPECT_EQ(q_->accounts.journal_active, 0u);
+}
+
+TEST_F(AccountsTest, ProcessesKilledMidTransactionKeepTheLedgerConsistent) {
+  // Victims change five ledger fields and two slot counters by the same amount in every
+  // transaction and are SIGKILLed at arbitrary points; survivors keep transacting. Whatever
+  // was interrupted, every transaction is wholly applied or not at all, so all seven values
+  // stay equal.
+  constexpr int kVictims = 24;
+  constexpr int kSurvivors = 2;
+  SharedQueue* q = q_;
+  auto body = [q](int slot) {
+    Accounts a(q);
+    for (;;) {
+      absl::Status s = a.Transact(Deadline::Never(), slot, [](Ledger& l, SlotCounters* c) {
+        ++l.items;
+        ++l.unfinished;
+        ++l.read_seq;
+        ++l.items_lost;
+        ++l.torn_writes;
+        ++c->unsent;
+        ++c->sent_through;
+        return true;
+      });
+      if (!s.ok()) return 2;
+      if (LoadRelaxed(q->accounts.ledger.resyncs) != 0) return 0;  // survivors' stop flag
+    }
+  };
+  // All victims and survivors share slot 0, so slot counters are checked as a sum too.
+  std::vector<pid_t> survivors;
+  for (int i = 0; i < kSurvivors; ++i) {
+    survivors.push_back(ForkChild([=] { return body(0); }));
+    ASSERT_GT(survivors.back(), 0);
+  }
+  std::mt19937 rng(42);
+  Accounts a(q_);
+  for (int v = 0; v < kVictims; ++v) {
+    const pid_t victim = ForkChild([=] { return body(0); });
+    ASSERT_GT(victim, 0);
+    // Let it run for a few hundred transactions (observed, not slept for), then kill it.
+    const int64_t target = a.items() + 100 + static_cast<int64_t>(rng() % 400);
+    const Deadline deadline = Deadline::After(absl::Seconds(60));
+    while (LoadRelaxed(q_->accounts.ledger.items) < target && !deadline.expired()) {
+      sched_yield();
+    }
+    ASSERT_FALSE(deadline.expired());
+    KillAndReap(victim);
+  }
+  // Stop the survivors through a ledger field they check (changed under the lock).
+  ASSERT_TRUE(a.Transact(Deadline::After(absl::Seconds(30)), -1, [](Ledger& l, SlotCounters*) {
+                 l.resyncs = 1;
+                 return true;
+               }).ok());
+  for (pid_t s : survivors) {
+    absl::StatusOr<int> code = WaitChild(s, absl::Seconds(60));
+    ASSERT_TRUE(code.ok()) << code.status();
+    EXPECT_EQ(*code, 0);
+  }
+  // One more transaction, so a dead committer's journal (if the last kill left one) is applied.
+  ASSERT_TRUE(a.Transact(Deadline::After(absl::Seconds(30)), 0,
+                         [](Ledger&, SlotCounters*) { return false; })
+                  .ok());
+  const Ledger l = a.Snapshot();
+  EXPECT_GT(l.items, 0);
+  EXPECT_EQ(l.unfinished, l.items);
+  EXPECT_EQ(static_cast<int64_t>(l.read_seq), l.items + 1);
+  EXPECT_EQ(static_cast<int64_t>(l.items_lost), l.items);
+  EXPECT_EQ(static_cast<int64_t>(l.torn_writes), l.items);
+  EXPECT_EQ(q_->slots[0].unsent, l.items);
+  EXPECT_EQ(static_cast<int64_t>(q_->slots[0].sent_through), l.items);
+  EXPECT_EQ(q_->accounts.journal_active, 0u);
+}
+
+}  // namespace
+}  // namespace internal
+}  // namespace channel

@@ -1,0 +1,300 @@
+// Unit tests of RobustMutex / RobustLock (robust_mutex.h) across real processes: a holder that
+// is SIGKILLed or exits inside its critical section, timed locks against a live holder, TryLock.
+#include "channel/internal/robust_mutex.h"
+
+#include <signal.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <atomic>
+
+#include <gtest/gtest.h>
+
+#include "channel/internal/test_util.h"
+
+namespace channel {
+namespace internal {
+namespace {
+
+using ::channel::testing::ForkChild;
+using ::channel::testing::KillAndReap;
+using ::channel::testing::ReadValue;
+using ::channel::testing::TestPipe;
+using ::channel::testing::WaitChild;
+using ::channel::testing::WriteValue;
+
+// A RobustMutex plus a counter it protects, in anonymous shared memory (inherited by fork).
+struct Shared {
+  RobustMutex mu;
+  int64_t counter;
+  int64_t half_done;  // set while a critical section is in progress
+};
+
+class RobustMutexTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    void* p = mmap(nullptr, sizeof(Shared), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
+                   -1, 0);
+    ASSERT_NE(p, MAP_FAILED);
+    s_ = static_cast<Shared*>(p);  // zeroed by mmap
+    ASSERT_TRUE(s_->mu.Init().ok());
+  }
+  void TearDown() override { munmap(s_, sizeof(Shared)); }
+
+  // Forks a child that locks the mutex, marks a half-done critical section, reports over
+  // `ready`, then waits for `release` (a byte: unlock and exit 0) or its end (EOF: exit
+  // holding the lock) — or is killed.
+  pid_t StartHolder(TestPipe& ready, TestPipe& release) {
+    Shared* s = s_;
+    const int ready_w = ready.w;
+    const int release_r = release.r;
+    return ForkChild([=] {
+      absl::StatusOr<RobustMutex::Acquired> r = s->mu.Lock(Deadline::Never());
+      if (!r.ok()) return 2;
+      s->half_done = 1;
+      WriteValue(ready_w, char{'L'});
+      char c;
+      if (ReadValue(release_r, &c, absl::Seconds(60))) {
+        s->half_done = 0;
+        s->mu.Unlock();
+        return 0;
+      }
+      return 5;  // exit still holding the lock
+    });
+  }
+
+  Shared* s_ = nullptr;
+};
+
+TEST_F(RobustMutexTest, UncontendedLockIsClean) {
+  absl::StatusOr<RobustMutex::Acquired> r = s_->mu.Lock(Deadline::Never());
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(*r, RobustMutex::Acquired::kClean);
+  s_->mu.Unlock();
+  r = s_->mu.TryLock();
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(*r, RobustMutex::Acquired::kClean);
+  s_->mu.Unlock();
+  r = s_->mu.Lock(Deadline::After(absl::ZeroDuration()));
+  ASSERT_TRUE(r.ok()) << "a free mutex is locked even with an expired deadline: " << r.status();
+  s_->mu.Unlock();
+}
+
+void HolderDiesThenRepairRunsOnce(Shared* s, pid_t holder, bool sigkill) {
+  if (sigkill) {
+    ASSERT_EQ(kill(holder, SIGKILL), 0);
+    absl::StatusOr<int> code = WaitChild(holder, absl::Seconds(30));
+    ASSERT_TRUE(code.ok()) << code.status();
+    EXPECT_EQ(*code, -SIGKILL);
+  }
+  int repairs = 0;
+  {
+    RobustLock lock;
+    absl::Status st = lock.Acquire(&s->mu, Deadline::After(absl::Seconds(30)), [&] {
+      ++repairs;
+      EXPECT_EQ(s->half_done, 1) << "repair sees the dead holder's half-done state";
+      s->half_done = 0;
+    });
+    ASSERT_TRUE(st.ok()) << st;
+    EXPECT_EQ(repairs, 1);
+    ++s->counter;
+  }
+  // Consistent again: later lockers do not repair, and the mutex works normally.
+  for (int i = 0; i < 3; ++i) {
+    RobustLock lock;
+    ASSERT_TRUE(lock.Acquire(&s->mu, Deadline::After(absl::Seconds(30)), [&] { ++repairs; }).ok());
+    ++s->counter;
+  }
+  {
+    RobustLock lock;
+    ASSERT_TRUE(lock.TryAcquire(&s->mu, [&] { ++repairs; }).ok());
+  }
+  EXPECT_EQ(repairs, 1);
+  EXPECT_EQ(s->counter, 4);
+  EXPECT_EQ(s->half_done, 0);
+}
+
+TEST_F(RobustMutexTest, HolderSigkilledRepairRunsExactlyOnce) {
+  TestPipe ready, release;
+  const pid_t holder = StartHolder(ready, release);
+  ASSERT_GT(holder, 0);
+  char c;
+  ASSERT_TRUE(ReadValue(ready.r, &c, absl::Seconds(30)));
+  HolderDiesThenRepairRunsOnce(s_, holder, /*sigkill=*/true);
+}
+
+TEST_F(RobustMutexTest, HolderExitsHoldingRepairRunsExactlyOnce) {
+  TestPipe ready, release;
+  const pid_t holder = StartHolder(ready, release);
+  ASSERT_GT(holder, 0);
+  char c;
+  ASSERT_TRUE(ReadValue(ready.r, &c, absl::Seconds(30)));
+  release.CloseWrite();  // EOF: the holder _exit()s still holding the lock
+  absl::StatusOr<int> code = WaitChild(holder, absl::Seconds(30));
+  ASSERT_TRUE(code.ok()) << code.status();
+  EXPECT_EQ(*code, 5);
+  HolderDiesThenRepairRunsOnce(s_, holder, /*sigkill=*/false);
+}
+
+TEST_F(RobustMutexTest, WaiterBlockedOnTheLockIsWokenByTheDeath) {
+  TestPipe ready, release;
+  const pid_t holder = StartHolder(ready, release);
+  ASSERT_GT(holder, 0);
+  char c;
+  ASSERT_TRUE(ReadValue(ready.r, &c, absl::Seconds(30)));
+  // A second process blocks in Lock (no deadline) and reports what it got.
+  TestPipe result;
+  Shared* s = s_;
+  const int result_w = result.w;
+  const pid_t waiter = ForkChild([=] {
+    absl::StatusOr<RobustMutex::Acquired> r = s->mu.Lock(Deadline::Never());
+    const char code = !r.ok() ? 'E' : *r == RobustMutex::Acquired::kOwnerDied ? 'D' : 'C';
+    if (r.ok()) {
+      if (*r == RobustMutex::Acquired::kOwnerDied) s->mu.MarkConsistent();
+      s->mu.Unlock();
+    }
+    WriteValue(result_w, code);
+    return 0;
+  });
+  ASSERT_GT(waiter, 0);
+  ASSERT_EQ(kill(holder, SIGKILL), 0);
+  ASSERT_TRUE(WaitChild(holder, absl::Seconds(30)).ok());
+  char got = 0;
+  ASSERT_TRUE(ReadValue(result.r, &got, absl::Seconds(30))) << "the waiter was not woken";
+  EXPECT_EQ(got, 'D');
+  absl::StatusOr<int> code = WaitChild(waiter, absl::Seconds(30));
+  ASSERT_TRUE(code.ok()) << code.status();
+  EXPECT_EQ(*code, 0);
+  absl::StatusOr<RobustMutex::Acquired> r = s_->mu.TryLock();
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(*r, RobustMutex::Acquired::kClean);
+  s_->mu.Unlock();
+}
+
+TEST_F(RobustMutexTest, TimedLockAndTryLockAgainstALiveHolder) {
+  TestPipe ready, release;
+  const pid_t holder = StartHolder(ready, release);
+  ASSERT_GT(holder, 0);
+  char c;
+  ASSERT_TRUE(ReadValue(ready.r, &c, absl::Seconds(30)));
+
+  const absl::Time start = absl::Now();
+  absl::StatusOr<RobustMutex::Acquired> r =
+      s_->mu.Lock(Deadline::After(absl::Milliseconds(200)));
+  const absl::Duration waited = absl::Now() - start;
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kDeadlineExceeded) << r.status();
+  EXPECT_GE(waited, absl::Milliseconds(190));
+
+  // A zero / negative deadline does not block.
+  r = s_->mu.Lock(Deadline::After(-absl::Seconds(1)));
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kDeadlineExceeded) << r.status();
+
+  r = s_->mu.TryLock();
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kUnavailable) << r.status();
+
+  int repairs = 0;
+  {
+    RobustLock lock;
+    EXPECT_EQ(lock.TryAcquire(&s_->mu, [&] { ++repairs; }).code(),
+              absl::StatusCode::kUnavailable);
+    EXPECT_EQ(lock.Acquire(&s_->mu, Deadline::After(absl::Milliseconds(50)), [&] { ++repairs; })
+                  .code(),
+              absl::StatusCode::kDeadlineExceeded);
+  }  // a RobustLock that failed to acquire must not unlock someone else's mutex
+  r = s_->mu.TryLock();
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kUnavailable) << "still held by the child";
+
+  // The holder releases cleanly: the mutex is clean for the next locker.
+  ASSERT_TRUE(WriteValue(release.w, char{'u'}));
+  absl::StatusOr<int> code = WaitChild(holder, absl::Seconds(30));
+  ASSERT_TRUE(code.ok()) << code.status();
+  EXPECT_EQ(*code, 0);
+  r = s_->mu.Lock(Deadline::After(absl::Seconds(30)));
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(*r, RobustMutex::Acquired::kClean);
+  s_->mu.Unlock();
+  EXPECT_EQ(repairs, 0);
+}
+
+TEST_F(RobustMutexTest, OwnerDiedViaRawLockThenConsistent) {
+  TestPipe ready, release;
+  const pid_t holder = StartHolder(ready, release);
+  ASSERT_GT(holder, 0);
+  char c;
+  ASSERT_TRUE(ReadValue(ready.r, &c, absl::Seconds(30)));
+  KillAndReap(holder);
+  absl::StatusOr<RobustMutex::Acquired> r = s_->mu.TryLock();
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(*r, RobustMutex::Acquired::kOwnerDied);
+  s_->mu.MarkConsistent();
+  s_->mu.Unlock();
+  r = s_->mu.Lock(Deadline::Never());
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(*r, RobustMutex::Acquired::kClean);
+  s_->mu.Unlock();
+}
+
+TEST_F(RobustMutexTest, UnlockWithoutMarkConsistentMakesItUnrecoverable) {
+  // Documents what the library's repair paths must never do: an owner-died mutex unlocked
+  // without MarkConsistent() is dead for good, reported as kInternal (not a hang).
+  TestPipe ready, release;
+  const pid_t holder = StartHolder(ready, release);
+  ASSERT_GT(holder, 0);
+  char c;
+  ASSERT_TRUE(ReadValue(ready.r, &c, absl::Seconds(30)));
+  KillAndReap(holder);
+  absl::StatusOr<RobustMutex::Acquired> r = s_->mu.Lock(Deadline::After(absl::Seconds(30)));
+  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_EQ(*r, RobustMutex::Acquired::kOwnerDied);
+  s_->mu.Unlock();
+  r = s_->mu.Lock(Deadline::After(absl::Seconds(5)));
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kInternal) << r.status();
+}
+
+TEST_F(RobustMutexTest, ManyProcessesManyDeaths) {
+  // Each round: a child takes the lock, bumps the counter in two halves and is killed either
+  // between them (then the repair completes its work) or after it unlocked. The counter always
+  // ends consistent, and every owner-died lock is repaired exactly once.
+  constexpr int kRounds = 20;
+  int repairs = 0;
+  int deaths_inside = 0;
+  for (int round = 0; round < kRounds; ++round) {
+    TestPipe ready;
+    Shared* s = s_;
+    const int ready_w = ready.w;
+    const bool die_inside = round % 2 == 0;
+    const pid_t child = ForkChild([=] {
+      if (!s->mu.Lock(Deadline::Never()).ok()) return 2;
+      s->half_done = 1;
+      ++s->counter;
+      if (!die_inside) {
+        ++s->counter;
+        s->half_done = 0;
+        s->mu.Unlock();
+      }
+      WriteValue(ready_w, char{'x'});
+      pause();
+      return 0;
+    });
+    ASSERT_GT(child, 0);
+    char c;
+    ASSERT_TRUE(ReadValue(ready.r, &c, absl::Seconds(30)));
+    KillAndReap(child);
+    deaths_inside += die_inside;
+    RobustLock lock;
+    ASSERT_TRUE(lock.Acquire(&s_->mu, Deadline::After(absl::Seconds(30)), [&] {
+                      ++repairs;
+                      if (s_->half_done) {
+                        ++s_->counter;  // roll the dead holder's work forward
+                        s_->half_done = 0;
+                      }
+                    }).ok());
+    EXPECT_EQ(s_->counter % 2, 0);
+  }
+  EXPECT_EQ(repairs, deaths_inside);
+  EXPECT_EQ(s_->counter, 2 * kRounds);
+}
+
+}  // namespace
+}  // namespace internal
+}  // namespace channel
