@@ -152,8 +152,9 @@ TEST(ProcessTest, TerminateSendsSigterm) {
 
 TEST(ProcessTest, IsAliveFollowsTheChild) {
   TestPipe hold, ready;
-  const int hold_r = hold.r, ready_w = ready.w;
+  const int hold_r = hold.r, hold_w = hold.w, ready_w = ready.w;
   Process p([=] {
+    close(hold_w);  // so that the parent closing its end is an EOF here
     WriteValue(ready_w, char{'r'});
     char c;
     ReadValue(hold_r, &c, absl::Seconds(120));

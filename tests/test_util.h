@@ -3,6 +3,7 @@
 #define TESTS_TEST_UTIL_H_
 
 #include <signal.h>
+#include <stdlib.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -12,6 +13,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <vector>
 
 #include <capnp/message.h>
 
@@ -71,6 +73,51 @@ inline int WaitChild(pid_t pid, absl::Duration timeout = absl::Seconds(60)) {
     pollfd p{pidfd, POLLIN, 0};
     poll(&p, 1, 100);
   }
+}
+
+// Path of a data dependency, e.g. Runfile("examples/heterogeneous/producer").
+inline std::string Runfile(const std::string& path) {
+  const char* dir = getenv("TEST_SRCDIR");
+  return std::string(dir != nullptr ? dir : ".") + "/typed_channel/" + path;
+}
+
+// Starts `argv[0]` with exec (a separate program, not a fork of this one), its stdout going into
+// a pipe whose read end is returned in *stdout_fd.
+inline pid_t Spawn(const std::vector<std::string>& argv, int* stdout_fd) {
+  int out[2];
+  if (pipe(out) != 0) return -1;
+  const pid_t pid = fork();
+  if (pid == 0) {
+    dup2(out[1], 1);
+    close(out[0]);
+    close(out[1]);
+    std::vector<char*> args;
+    for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+    args.push_back(nullptr);
+    execv(args[0], args.data());
+    _exit(127);
+  }
+  close(out[1]);
+  *stdout_fd = out[0];
+  return pid;
+}
+
+// Reads until EOF (the writer exited) or the timeout.
+inline std::string ReadAll(int fd, absl::Duration timeout = absl::Seconds(60)) {
+  std::string text;
+  const absl::Time deadline = absl::Now() + timeout;
+  char buf[4096];
+  for (;;) {
+    const absl::Duration left = deadline - absl::Now();
+    if (left <= absl::ZeroDuration()) break;
+    pollfd p{fd, POLLIN, 0};
+    if (poll(&p, 1, static_cast<int>(absl::ToInt64Milliseconds(left)) + 1) <= 0) continue;
+    const ssize_t n = read(fd, buf, sizeof buf);
+    if (n <= 0) break;
+    text.append(buf, static_cast<size_t>(n));
+  }
+  close(fd);
+  return text;
 }
 
 inline void KillAndReap(pid_t pid) {

@@ -264,13 +264,16 @@ void PipeQueue::Shutdown() {
     feeder_.Close();
   }
   feeder_.Join().IgnoreError();  // a write error was already counted as a loss
-  std::lock_guard<std::mutex> lock(slot_mu_);
-  // A cancelled feeder may still be writing its last batch: then the slot stays claimed, and is
-  // reclaimed as dead once this process exits.
-  if (slot_ >= 0 && feeder_.unwritten() == 0 && LoadRelaxed(q_->slots[slot_].unsent) == 0) {
-    ReleaseSlot(q_, slot_);
+  {
+    std::lock_guard<std::mutex> lock(slot_mu_);
+    // A cancelled feeder may still be writing its last batch: then the slot stays claimed, and is
+    // reclaimed as dead once this process exits.
+    if (slot_ >= 0 && feeder_.unwritten() == 0 && LoadRelaxed(q_->slots[slot_].unsent) == 0) {
+      ReleaseSlot(q_, slot_);
+    }
+    slot_ = -1;
   }
-  slot_ = -1;
+  if (on_release_) on_release_(*this);  // named queues: detach, keeping the FIFO's bytes
 }
 
 void PipeQueue::Release() {
@@ -278,7 +281,6 @@ void PipeQueue::Release() {
   released_ = true;
   Shutdown();
   UnregisterForExit(this);
-  if (on_release_) on_release_(*this);
 }
 
 void PipeQueue::LockForFork() {

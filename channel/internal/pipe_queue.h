@@ -47,8 +47,9 @@ class PipeQueue final : public QueueBackend,
  public:
   static absl::StatusOr<std::shared_ptr<PipeQueue>> CreateAnonymous(const QueueIdentity& identity,
                                                                     const QueueShape& shape);
-  // Takes ownership of an attached mapping and pipe. `on_release` runs once when the handle is
-  // released (named queues use it to detach, see named_store.h).
+  // Takes ownership of an attached mapping and pipe. `on_release` runs once, after the handle's
+  // items are flushed at its release or at process exit (named queues detach there, see
+  // named_store.h).
   static std::shared_ptr<PipeQueue> Adopt(SharedMapping mapping, PipeEnds pipe,
                                           std::function<void(PipeQueue&)> on_release);
   ~PipeQueue() override;
@@ -86,7 +87,8 @@ class PipeQueue final : public QueueBackend,
   PipeQueue(SharedMapping mapping, PipeEnds pipe, std::function<void(PipeQueue&)> on_release);
   absl::StatusOr<int> Slot();
   absl::Status Reserve(int slot, const Deadline& deadline);
-  // Flushes (or, after CancelJoinThread, drops) what this handle put; frees its slot.
+  // Flushes (or, after CancelJoinThread, drops) what this handle put; frees its slot; runs
+  // on_release_. Once per handle.
   void Shutdown();
   void Reap();
 

@@ -48,7 +48,9 @@ class RobustMutexTest : public ::testing::Test {
     Shared* s = s_;
     const int ready_w = ready.w;
     const int release_r = release.r;
+    const int release_w = release.w;
     return ForkChild([=] {
+      close(release_w);  // so that the parent closing its end is an EOF here
       absl::StatusOr<RobustMutex::Acquired> r = s->mu.Lock(Deadline::Never());
       if (!r.ok()) return 2;
       s->half_done = 1;

@@ -1,0 +1,110 @@
+// Baseline: Boost.Interprocess message_queue, a bounded MPMC queue of fixed-size slots in POSIX
+// shared memory (process-shared mutex and condition variables). Created by the coordinator
+// (maxsize messages of id + payload bytes), opened by name in each child, removed at the end.
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <boost/date_time/posix_time/posix_time_types.hpp>
+#include <boost/interprocess/ipc/message_queue.hpp>
+
+#include "absl/strings/str_cat.h"
+#include "bench/raw_message.h"
+#include "bench/transport.h"
+
+namespace bench {
+namespace {
+
+namespace bip = boost::interprocess;
+
+class BoostEndpoint final : public Endpoint {
+ public:
+  BoostEndpoint(const std::string& name, size_t payload_bytes)
+      : queue_(bip::open_only, name.c_str()),
+        message_(payload_bytes),
+        receive_buf_(kRawIdBytes + payload_bytes) {}
+
+  bool Send(uint64_t id) override {
+    message_.set_id(id);
+    try {
+      queue_.send(message_.data(), message_.size(), 0);
+    } catch (const bip::interprocess_exception& e) {
+      return Fail(absl::StrCat("send: ", e.what()));
+    }
+    return true;
+  }
+
+  RecvResult Recv(int timeout_ms, uint64_t* id, size_t* data_bytes) override {
+    bip::message_queue::size_type received = 0;
+    unsigned int priority = 0;
+    try {
+      if (timeout_ms < 0) {
+        queue_.receive(receive_buf_.data(), receive_buf_.size(), received, priority);
+      } else {
+        const auto deadline = boost::posix_time::microsec_clock::universal_time() +
+                              boost::posix_time::milliseconds(timeout_ms);
+        if (!queue_.timed_receive(receive_buf_.data(), receive_buf_.size(), received, priority,
+                                  deadline)) {
+          return RecvResult::kTimeout;
+        }
+      }
+    } catch (const bip::interprocess_exception& e) {
+      Fail(absl::StrCat("receive: ", e.what()));
+      return RecvResult::kError;
+    }
+    if (!ParseRawMessage(receive_buf_.data(), received, id, data_bytes)) {
+      Fail("short message");
+      return RecvResult::kError;
+    }
+    return RecvResult::kOk;
+  }
+
+ private:
+  bip::message_queue queue_;
+  RawMessage message_;
+  std::vector<char> receive_buf_;
+};
+
+class BoostChannel final : public Channel {
+ public:
+  BoostChannel(std::string name, size_t payload_bytes)
+      : name_(std::move(name)), payload_bytes_(payload_bytes) {}
+  ~BoostChannel() override { bip::message_queue::remove(name_.c_str()); }
+
+  absl::StatusOr<std::unique_ptr<Endpoint>> OpenProducer(int) override { return Open(); }
+  absl::StatusOr<std::unique_ptr<Endpoint>> OpenConsumer(int) override { return Open(); }
+
+ private:
+  absl::StatusOr<std::unique_ptr<Endpoint>> Open() {
+    try {
+      return std::unique_ptr<Endpoint>(new BoostEndpoint(name_, payload_bytes_));
+    } catch (const bip::interprocess_exception& e) {
+      return absl::InternalError(absl::StrCat("message_queue open ", name_, ": ", e.what()));
+    }
+  }
+  std::string name_;
+  size_t payload_bytes_;
+};
+
+class BoostSystem final : public System {
+ public:
+  std::string name() const override { return "boost"; }
+  absl::StatusOr<std::unique_ptr<Channel>> MakeChannel(const ChannelSpec& spec) override {
+    const std::string name = absl::StrCat("tc_bench_", spec.tag);
+    bip::message_queue::remove(name.c_str());
+    try {
+      bip::message_queue create(bip::create_only, name.c_str(),
+                                static_cast<bip::message_queue::size_type>(spec.capacity),
+                                kRawIdBytes + spec.payload_bytes);
+    } catch (const bip::interprocess_exception& e) {
+      return absl::InternalError(absl::StrCat("message_queue create ", name, ": ", e.what()));
+    }
+    return std::unique_ptr<Channel>(new BoostChannel(name, spec.payload_bytes));
+  }
+};
+
+}  // namespace
+
+std::unique_ptr<System> MakeBoostSystem() { return std::make_unique<BoostSystem>(); }
+
+}  // namespace bench

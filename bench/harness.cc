@@ -1,0 +1,366 @@
+#include "bench/harness.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/futex.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <climits>
+#include <cmath>
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+
+namespace bench {
+
+int64_t NowNanos() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return int64_t{ts.tv_sec} * 1000000000 + ts.tv_nsec;
+}
+
+void FutexWait(std::atomic<uint32_t>* word, uint32_t expected, int64_t timeout_ns) {
+  timespec ts;
+  timespec* tsp = nullptr;
+  if (timeout_ns >= 0) {
+    ts.tv_sec = timeout_ns / 1000000000;
+    ts.tv_nsec = timeout_ns % 1000000000;
+    tsp = &ts;
+  }
+  syscall(SYS_futex, reinterpret_cast<uint32_t*>(word), FUTEX_WAIT, expected, tsp, nullptr, 0);
+}
+
+void FutexWakeAll(std::atomic<uint32_t>* word) {
+  syscall(SYS_futex, reinterpret_cast<uint32_t*>(word), FUTEX_WAKE, INT_MAX, nullptr, nullptr, 0);
+}
+
+void* MapShared(size_t bytes) {
+  void* p = mmap(nullptr, std::max<size_t>(bytes, 1), PROT_READ | PROT_WRITE,
+                 MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) {
+    perror("channel_bench: mmap");
+    abort();
+  }
+  return p;
+}
+
+void UnmapShared(void* p, size_t bytes) { munmap(p, std::max<size_t>(bytes, 1)); }
+
+// ---- Control ------------------------------------------------------------------------------
+
+void Control::Fail(const std::string& message) {
+  uint32_t expected = 0;
+  if (!error_claimed.compare_exchange_strong(expected, 1)) return;
+  snprintf(error, sizeof error, "%s", message.c_str());
+  // Unblock a coordinator waiting for producers or for completion.
+  FutexWakeAll(&all_done);
+  FutexWakeAll(&senders_done);
+}
+
+void Control::ReadyThenWaitForGo() {
+  ready.fetch_add(1);
+  while (go.load() == 0) FutexWait(&go, 0);
+}
+
+absl::Status Control::WaitReady(uint32_t n, Fleet& fleet, absl::Time deadline) {
+  while (ready.load() < n) {
+    if (error_claimed.load() != 0) return absl::InternalError(error_text());
+    absl::Status children = fleet.Poll();
+    if (!children.ok()) return children;
+    if (absl::Now() > deadline) {
+      return absl::DeadlineExceededError(
+          absl::StrCat("only ", ready.load(), " of ", n, " processes got ready in time"));
+    }
+    usleep(200);
+  }
+  return absl::OkStatus();
+}
+
+int64_t Control::Go() {
+  const int64_t start = NowNanos();
+  go.store(1);
+  FutexWakeAll(&go);
+  return start;
+}
+
+void Control::Stop() {
+  stop.store(1);
+  FutexWakeAll(&stop);
+}
+
+void Control::WaitForStop() {
+  while (stop.load() == 0) FutexWait(&stop, 0);
+}
+
+void Control::SenderDone() {
+  senders_done.fetch_add(1);
+  FutexWakeAll(&senders_done);
+}
+
+absl::Status Control::WaitSendersDone(uint32_t n, absl::Time deadline) {
+  for (;;) {
+    const uint32_t done = senders_done.load();
+    if (done >= n) return absl::OkStatus();
+    if (error_claimed.load() != 0) return absl::InternalError(error_text());
+    if (absl::Now() >= deadline) {
+      return absl::DeadlineExceededError(
+          absl::StrCat("only ", done, " of ", n, " producers sent everything in time"));
+    }
+    FutexWait(&senders_done, done, 100 * 1000 * 1000);
+  }
+}
+
+std::string Control::error_text() const {
+  return error_claimed.load() != 0 ? std::string(error) : std::string();
+}
+
+// ---- Fleet --------------------------------------------------------------------------------
+
+namespace {
+
+sigset_t ChildSignals() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGCHLD);
+  return set;
+}
+
+std::string DescribeExit(pid_t pid, int status) {
+  if (WIFSIGNALED(status)) return absl::StrCat("process ", pid, " killed by signal ", WTERMSIG(status));
+  return absl::StrCat("process ", pid, " exited with code ", WEXITSTATUS(status));
+}
+
+}  // namespace
+
+Fleet::Fleet() {
+  // Blocked so that sigtimedwait can wait for the next child exit with a timeout.
+  sigset_t set = ChildSignals();
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+}
+
+Fleet::~Fleet() { KillAll(); }
+
+absl::StatusOr<pid_t> Fleet::Spawn(std::function<int()> fn) {
+  fflush(stdout);
+  fflush(stderr);
+  const pid_t pid = fork();
+  if (pid < 0) return absl::InternalError(absl::StrCat("fork: ", strerror(errno)));
+  if (pid == 0) {
+    setpgid(0, 0);  // its own group, so KillAll also reaches whatever it starts
+    sigset_t set = ChildSignals();
+    pthread_sigmask(SIG_UNBLOCK, &set, nullptr);
+    int code = 1;
+    try {
+      code = fn();
+    } catch (const std::exception& e) {
+      fprintf(stderr, "channel_bench child: exception: %s\n", e.what());
+    } catch (...) {
+      fprintf(stderr, "channel_bench child: unknown exception\n");
+    }
+    fflush(stdout);
+    fflush(stderr);
+    _exit(code);
+  }
+  setpgid(pid, pid);  // also here: no race with KillAll
+  children_.push_back({pid, false, 0});
+  return pid;
+}
+
+bool Fleet::Reap(bool block_until_one, absl::Time deadline) {
+  bool any = false;
+  for (;;) {
+    int status = 0;
+    const pid_t pid = waitpid(-1, &status, WNOHANG);
+    if (pid > 0) {
+      for (Child& c : children_) {
+        if (c.pid == pid) {
+          c.exited = true;
+          c.status = status;
+        }
+      }
+      any = true;
+      continue;
+    }
+    if (any || !block_until_one) return any;
+    if (pid < 0 && errno == ECHILD) return false;
+    const absl::Duration left = deadline - absl::Now();
+    if (left <= absl::ZeroDuration()) return false;
+    const int64_t ns = std::min<int64_t>(absl::ToInt64Nanoseconds(left), 1000000000);
+    timespec ts{static_cast<time_t>(ns / 1000000000), static_cast<long>(ns % 1000000000)};
+    sigset_t set = ChildSignals();
+    sigtimedwait(&set, nullptr, &ts);  // a SIGCHLD, or a timeout: either way, look again
+  }
+}
+
+absl::Status Fleet::Wait(absl::Time deadline, const std::vector<pid_t>& pids) {
+  auto waited_for = [&](const Child& c) {
+    return pids.empty() || std::find(pids.begin(), pids.end(), c.pid) != pids.end();
+  };
+  for (;;) {
+    Reap(false, deadline);
+    bool pending = false;
+    for (const Child& c : children_) {
+      if (!c.exited) {
+        pending |= waited_for(c);
+      } else if (!WIFEXITED(c.status) || WEXITSTATUS(c.status) != 0) {
+        return absl::InternalError(DescribeExit(c.pid, c.status));  // any child's failure
+      }
+    }
+    if (!pending) return absl::OkStatus();
+    if (absl::Now() >= deadline) return absl::DeadlineExceededError("processes still running");
+    Reap(true, deadline);
+  }
+}
+
+absl::Status Fleet::Poll() {
+  Reap(false, absl::Now());
+  for (const Child& c : children_) {
+    if (c.exited && (!WIFEXITED(c.status) || WEXITSTATUS(c.status) != 0)) {
+      return absl::InternalError(DescribeExit(c.pid, c.status));
+    }
+  }
+  return absl::OkStatus();
+}
+
+void Fleet::KillAll() {
+  for (Child& c : children_) {
+    if (!c.exited) kill(-c.pid, SIGKILL);
+  }
+  for (Child& c : children_) {
+    if (!c.exited) {
+      int status = 0;
+      if (waitpid(c.pid, &status, 0) == c.pid) {
+        c.exited = true;
+        c.status = status;
+      }
+    }
+  }
+}
+
+// ---- Commands -----------------------------------------------------------------------------
+
+std::string FindInPath(const std::string& name) {
+  if (name.find('/') != std::string::npos) return access(name.c_str(), X_OK) == 0 ? name : "";
+  const char* path = getenv("PATH");
+  if (path == nullptr) return "";
+  for (absl::string_view dir : absl::StrSplit(path, ':', absl::SkipEmpty())) {
+    std::string candidate = absl::StrCat(dir, "/", name);
+    if (access(candidate.c_str(), X_OK) == 0) return candidate;
+  }
+  return "";
+}
+
+absl::StatusOr<CommandResult> RunCommand(const std::vector<std::string>& argv,
+                                         absl::Time deadline) {
+  FILE* out = tmpfile();
+  if (out == nullptr) return absl::InternalError(absl::StrCat("tmpfile: ", strerror(errno)));
+  const int out_fd = fileno(out);
+  CommandResult result;
+  {
+    Fleet fleet;
+    absl::StatusOr<pid_t> pid = fleet.Spawn([&]() -> int {
+      dup2(out_fd, 1);
+      dup2(out_fd, 2);
+      std::vector<char*> args;
+      for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+      args.push_back(nullptr);
+      execvp(args[0], args.data());
+      fprintf(stderr, "exec %s: %s\n", args[0], strerror(errno));
+      return 127;
+    });
+    if (!pid.ok()) {
+      fclose(out);
+      return pid.status();
+    }
+    absl::Status waited = fleet.Wait(deadline);
+    if (absl::IsDeadlineExceeded(waited)) {
+      fleet.KillAll();
+      fclose(out);
+      return absl::DeadlineExceededError(absl::StrCat(argv[0], " timed out and was killed"));
+    }
+    // A nonzero exit is reported through exit_code, with the output.
+    result.exit_code = waited.ok() ? 0 : 1;
+  }
+  std::string text;
+  char buf[4096];
+  lseek(out_fd, 0, SEEK_SET);
+  ssize_t n;
+  while ((n = read(out_fd, buf, sizeof buf)) > 0) text.append(buf, static_cast<size_t>(n));
+  fclose(out);
+  result.output = std::move(text);
+  return result;
+}
+
+// ---- /proc and statistics -----------------------------------------------------------------
+
+namespace {
+
+int64_t StatusField(const char* text, const char* field) {
+  const size_t len = strlen(field);
+  for (const char* line = text; line != nullptr && *line != '\0';) {
+    if (strncmp(line, field, len) == 0 && line[len] == ':') return strtoll(line + len + 1, nullptr, 10);
+    line = strchr(line, '\n');
+    if (line != nullptr) ++line;
+  }
+  return -1;
+}
+
+// The text of /proc/<pid>/status (pid 0: self), or "" if unreadable.
+std::string ReadStatus(pid_t pid) {
+  char path[64];
+  if (pid == 0) {
+    snprintf(path, sizeof path, "/proc/self/status");
+  } else {
+    snprintf(path, sizeof path, "/proc/%d/status", static_cast<int>(pid));
+  }
+  const int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return "";
+  char buf[4096];
+  const ssize_t n = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  return n > 0 ? std::string(buf, static_cast<size_t>(n)) : "";
+}
+
+}  // namespace
+
+MemorySnapshot ReadMemory(pid_t pid) {
+  const std::string text = ReadStatus(pid);
+  MemorySnapshot m;
+  m.rss_kb = StatusField(text.c_str(), "VmRSS");
+  m.anon_kb = StatusField(text.c_str(), "RssAnon");
+  m.file_kb = StatusField(text.c_str(), "RssFile");
+  m.shmem_kb = StatusField(text.c_str(), "RssShmem");
+  m.hwm_kb = StatusField(text.c_str(), "VmHWM");
+  return m;
+}
+
+int64_t ProcStatusKb(pid_t pid, const char* field) {
+  return StatusField(ReadStatus(pid).c_str(), field);
+}
+
+double Median(std::vector<double> values) {
+  if (values.empty()) return NAN;
+  std::sort(values.begin(), values.end());
+  const size_t n = values.size();
+  return n % 2 == 1 ? values[n / 2] : (values[n / 2 - 1] + values[n / 2]) / 2;
+}
+
+double Percentile(std::vector<double> values, double p) {
+  if (values.empty()) return NAN;
+  std::sort(values.begin(), values.end());
+  const double rank = std::ceil(p / 100.0 * static_cast<double>(values.size()));
+  const size_t index = rank < 1 ? 0 : static_cast<size_t>(rank) - 1;
+  return values[std::min(index, values.size() - 1)];
+}
+
+}  // namespace bench

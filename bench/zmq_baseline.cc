@@ -1,0 +1,161 @@
+// Baseline: ZeroMQ over ipc:// (Unix domain sockets), through cppzmq.
+//   channels: PUSH/PULL. Each consumer binds its own PULL socket; each producer's PUSH socket
+//             connects to every consumer and round-robins among them (the usual N-to-M layout
+//             without a broker). SNDHWM and RCVHWM are the channel's capacity.
+//   S3:       REQ/REP on one socket pair.
+// A ZeroMQ context must not cross fork(), so each endpoint creates its own in its process.
+// Consumers (and the REP server) are opened before producers, so connects find a bound socket.
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <zmq.hpp>
+
+#include "absl/strings/str_cat.h"
+#include "bench/raw_message.h"
+#include "bench/transport.h"
+
+namespace bench {
+namespace {
+
+std::string IpcPath(const ChannelSpec& spec, const std::string& suffix) {
+  const char* tmp = getenv("TMPDIR");
+  return absl::StrCat(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp", "/tc_bench_", spec.tag,
+                      suffix);
+}
+
+class ZmqEndpoint final : public Endpoint {
+ public:
+  // Binds to `bind` if non-empty, and connects to each of `connect`.
+  ZmqEndpoint(zmq::socket_type type, const std::string& bind,
+              const std::vector<std::string>& connect, int hwm, size_t payload_bytes)
+      : context_(1), socket_(context_, type), message_(payload_bytes) {
+    socket_.set(zmq::sockopt::sndhwm, hwm);
+    socket_.set(zmq::sockopt::rcvhwm, hwm);
+    // Producers flush everything at close; consumers drop what they did not take.
+    socket_.set(zmq::sockopt::linger, type == zmq::socket_type::pull ? 0 : -1);
+    if (!bind.empty()) socket_.bind("ipc://" + bind);
+    for (const std::string& path : connect) socket_.connect("ipc://" + path);
+  }
+
+  bool Send(uint64_t id) override {
+    message_.set_id(id);
+    try {
+      if (!socket_.send(zmq::const_buffer(message_.data(), message_.size()),
+                        zmq::send_flags::none)) {
+        return Fail("zmq send: would block");
+      }
+    } catch (const zmq::error_t& e) {
+      return Fail(absl::StrCat("zmq send: ", e.what()));
+    }
+    return true;
+  }
+
+  RecvResult Recv(int timeout_ms, uint64_t* id, size_t* data_bytes) override {
+    try {
+      if (timeout_ms != timeout_ms_) {
+        socket_.set(zmq::sockopt::rcvtimeo, timeout_ms);
+        timeout_ms_ = timeout_ms;
+      }
+      if (!socket_.recv(received_, zmq::recv_flags::none)) return RecvResult::kTimeout;
+    } catch (const zmq::error_t& e) {
+      Fail(absl::StrCat("zmq recv: ", e.what()));
+      return RecvResult::kError;
+    }
+    if (!ParseRawMessage(static_cast<const char*>(received_.data()), received_.size(), id,
+                         data_bytes)) {
+      Fail("short message");
+      return RecvResult::kError;
+    }
+    return RecvResult::kOk;
+  }
+
+  bool Finish() override {
+    try {
+      socket_.close();
+      context_.close();  // waits for the linger period: producers deliver everything
+    } catch (const zmq::error_t& e) {
+      return Fail(absl::StrCat("zmq close: ", e.what()));
+    }
+    return true;
+  }
+
+ private:
+  zmq::context_t context_;
+  zmq::socket_t socket_;
+  RawMessage message_;
+  zmq::message_t received_;
+  int timeout_ms_ = -1;
+};
+
+template <typename... Args>
+absl::StatusOr<std::unique_ptr<Endpoint>> MakeEndpoint(Args&&... args) {
+  try {
+    return std::unique_ptr<Endpoint>(new ZmqEndpoint(std::forward<Args>(args)...));
+  } catch (const zmq::error_t& e) {
+    return absl::InternalError(absl::StrCat("zmq socket setup: ", e.what()));
+  }
+}
+
+class ZmqChannel final : public Channel {
+ public:
+  explicit ZmqChannel(const ChannelSpec& spec) : spec_(spec) {
+    for (int i = 0; i < spec.consumers; ++i) {
+      consumer_paths_.push_back(IpcPath(spec, absl::StrCat("_c", i)));
+    }
+  }
+  ~ZmqChannel() override {
+    for (const std::string& path : consumer_paths_) unlink(path.c_str());
+  }
+  absl::StatusOr<std::unique_ptr<Endpoint>> OpenProducer(int) override {
+    return MakeEndpoint(zmq::socket_type::push, std::string(), consumer_paths_, Hwm(),
+                        spec_.payload_bytes);
+  }
+  absl::StatusOr<std::unique_ptr<Endpoint>> OpenConsumer(int index) override {
+    return MakeEndpoint(zmq::socket_type::pull, consumer_paths_.at(index),
+                        std::vector<std::string>(), Hwm(), spec_.payload_bytes);
+  }
+
+ private:
+  int Hwm() const { return static_cast<int>(spec_.capacity); }
+  ChannelSpec spec_;
+  std::vector<std::string> consumer_paths_;
+};
+
+class ZmqLink final : public Link {
+ public:
+  explicit ZmqLink(const ChannelSpec& spec) : spec_(spec), path_(IpcPath(spec, "_rr")) {}
+  ~ZmqLink() override { unlink(path_.c_str()); }
+  absl::StatusOr<std::unique_ptr<Endpoint>> OpenClient() override {
+    return MakeEndpoint(zmq::socket_type::req, std::string(), std::vector<std::string>{path_},
+                        static_cast<int>(spec_.capacity), spec_.payload_bytes);
+  }
+  absl::StatusOr<std::unique_ptr<Endpoint>> OpenServer() override {
+    return MakeEndpoint(zmq::socket_type::rep, path_, std::vector<std::string>(),
+                        static_cast<int>(spec_.capacity), spec_.payload_bytes);
+  }
+
+ private:
+  ChannelSpec spec_;
+  std::string path_;
+};
+
+class ZmqSystem final : public System {
+ public:
+  std::string name() const override { return "zeromq"; }
+  absl::StatusOr<std::unique_ptr<Channel>> MakeChannel(const ChannelSpec& spec) override {
+    return std::unique_ptr<Channel>(new ZmqChannel(spec));
+  }
+  absl::StatusOr<std::unique_ptr<Link>> MakeLink(const ChannelSpec& spec) override {
+    return std::unique_ptr<Link>(new ZmqLink(spec));
+  }
+};
+
+}  // namespace
+
+std::unique_ptr<System> MakeZmqSystem() { return std::make_unique<ZmqSystem>(); }
+
+}  // namespace bench

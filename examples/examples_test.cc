@@ -1,0 +1,230 @@
+// Runs every example binary with --sleep_scale=0.01 and checks that it prints what the tutorial
+// says it prints. Each run is bounded: the example runs in its own process group, which is
+// killed at the 20 s limit (and afterwards, in case it left a child behind); ten examples fit
+// in the medium size's 300 s, so Bazel never has to kill the test and orphan an example.
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+
+namespace {
+
+struct Result {
+  bool timed_out = false;
+  int exit_code = -1;  // -N: killed by signal N
+  std::string out;     // stdout
+  std::vector<std::string> lines;
+};
+
+// Runs examples/<name> with `args`, capturing stdout (stderr goes to the test log).
+Result RunExample(const std::string& name, std::vector<std::string> args = {"--sleep_scale=0.01"},
+               absl::Duration limit = absl::Seconds(20)) {
+  const std::string path = absl::StrCat(getenv("TEST_SRCDIR"), "/typed_channel/examples/", name);
+  std::vector<char*> argv = {const_cast<char*>(path.c_str())};
+  for (std::string& arg : args) argv.push_back(arg.data());
+  argv.push_back(nullptr);
+
+  Result run;
+  int fds[2];
+  if (pipe2(fds, O_CLOEXEC) != 0) {
+    ADD_FAILURE() << "pipe2: " << strerror(errno);
+    return run;
+  }
+  const pid_t pid = fork();
+  if (pid == 0) {
+    setpgid(0, 0);
+    dup2(fds[1], STDOUT_FILENO);
+    execv(path.c_str(), argv.data());
+    _exit(127);
+  }
+  setpgid(pid, pid);  // also here: the group must exist before any kill below
+  close(fds[1]);
+
+  // Read until every process of the example has closed stdout, or the limit.
+  const absl::Time deadline = absl::Now() + limit;
+  for (;;) {
+    const int64_t left_ms = absl::ToInt64Milliseconds(deadline - absl::Now());
+    if (left_ms <= 0) {
+      run.timed_out = true;
+      break;
+    }
+    pollfd p{fds[0], POLLIN, 0};
+    if (poll(&p, 1, static_cast<int>(left_ms)) <= 0) continue;
+    char buf[4096];
+    const ssize_t n = read(fds[0], buf, sizeof buf);
+    if (n <= 0) break;
+    run.out.append(buf, static_cast<size_t>(n));
+  }
+  close(fds[0]);
+  killpg(pid, SIGKILL);  // nothing left unless timed out or a child outlived the example
+  int status = 0;
+  waitpid(pid, &status, 0);
+  run.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
+  std::vector<std::string> lines = absl::StrSplit(run.out, '\n', absl::SkipEmpty());
+  run.lines = std::move(lines);
+  return run;
+}
+
+int CountLinesWith(const Result& run, const std::string& text) {
+  return std::count_if(run.lines.begin(), run.lines.end(),
+                       [&](const std::string& line) { return absl::StrContains(line, text); });
+}
+
+// What follows `marker` on each line that has it, sorted: ItemsAfter(run, " 吃 ") is what was
+// eaten.
+std::vector<std::string> ItemsAfter(const Result& run, const std::string& marker) {
+  std::vector<std::string> items;
+  for (const std::string& line : run.lines) {
+    const size_t at = line.find(marker);
+    if (at != std::string::npos) items.push_back(line.substr(at + marker.size()));
+  }
+  std::sort(items.begin(), items.end());
+  return items;
+}
+
+// name0, name1, ... name<count-1> for each name, sorted.
+std::vector<std::string> Items(const std::vector<std::string>& names, int count) {
+  std::vector<std::string> items;
+  for (const std::string& name : names) {
+    for (int i = 0; i < count; ++i) items.push_back(absl::StrCat(name, i));
+  }
+  std::sort(items.begin(), items.end());
+  return items;
+}
+
+// Asserts that the example finished by itself with exit code 0.
+#define EXPECT_CLEAN_EXIT(run)                                                  \
+  do {                                                                          \
+    EXPECT_FALSE((run).timed_out) << "killed at the time limit\n" << (run).out; \
+    EXPECT_EQ((run).exit_code, 0) << (run).out;                                 \
+  } while (0)
+
+TEST(ExamplesTest, DataIsolation) {
+  const Result run = RunExample("data_isolation");
+  EXPECT_CLEAN_EXIT(run);
+  EXPECT_EQ(std::multiset<std::string>(run.lines.begin(), run.lines.end()),
+            (std::multiset<std::string>{"子进程 (child) 0", "主进程 (main) 100"}))
+      << run.out;
+}
+
+TEST(ExamplesTest, QueueBasics) {
+  const Result run = RunExample("queue_basics");
+  EXPECT_CLEAN_EXIT(run);
+  EXPECT_EQ(run.out,
+            "队列已经满了 (queue is full)\n"
+            "full() = true\n"
+            "qsize() = 3\n"
+            "3\n3\n3\n"
+            "队列已经空了 (queue is empty)\n"
+            "empty() = true\n");
+}
+
+TEST(ExamplesTest, ChildPut) {
+  const Result run = RunExample("child_put");
+  EXPECT_CLEAN_EXIT(run);
+  ASSERT_EQ(run.lines.size(), 1u) << run.out;
+  EXPECT_TRUE(absl::StartsWith(run.lines[0], "['")) << run.out;
+  EXPECT_TRUE(absl::EndsWith(run.lines[0], "', 'from earth', 'hello']")) << run.out;
+}
+
+TEST(ExamplesTest, FiveInFiveOut) {
+  const Result run = RunExample("five_in_five_out");
+  EXPECT_CLEAN_EXIT(run);
+  ASSERT_EQ(run.lines.size(), 5u) << run.out;
+  std::set<std::string> getters, putters;
+  for (const std::string& line : run.lines) {
+    // <pid>(get):\033[32m<pid>(put):<asctime>\033[0m
+    const std::vector<std::string> parts = absl::StrSplit(line, absl::ByAnyChar("(:"));
+    ASSERT_GE(parts.size(), 4u) << line;
+    EXPECT_TRUE(absl::StartsWith(parts[1], "get)")) << line;
+    EXPECT_TRUE(absl::StartsWith(parts[3], "put)")) << line;
+    getters.insert(parts[0]);
+    putters.insert(parts[2]);
+  }
+  EXPECT_EQ(getters.size(), 5u) << run.out;  // five output processes, one item each
+  EXPECT_EQ(putters.size(), 5u) << run.out;  // from five input processes
+}
+
+TEST(ExamplesTest, NoEndSignal) {
+  const Result run = RunExample("no_end_signal");
+  EXPECT_CLEAN_EXIT(run);
+  const std::vector<std::string> baozi = Items({"包子"}, 10);
+  EXPECT_EQ(ItemsAfter(run, " 生产了 "), baozi) << run.out;
+  EXPECT_EQ(ItemsAfter(run, " 吃 "), baozi) << run.out;
+  EXPECT_EQ(CountLinesWith(run, "主 (main)"), 1) << run.out;
+  ASSERT_FALSE(run.lines.empty());
+  EXPECT_TRUE(absl::StrContains(run.lines.back(), "would block here forever")) << run.out;
+}
+
+TEST(ExamplesTest, ProducerEndSignal) {
+  const Result run = RunExample("producer_end_signal");
+  EXPECT_CLEAN_EXIT(run);
+  const std::vector<std::string> baozi = Items({"包子"}, 10);
+  EXPECT_EQ(ItemsAfter(run, " 生产了 "), baozi) << run.out;
+  EXPECT_EQ(ItemsAfter(run, " 吃 "), baozi) << run.out;
+  EXPECT_EQ(CountLinesWith(run, "主 (main)"), 1) << run.out;
+}
+
+TEST(ExamplesTest, MainEndSignal) {
+  const Result run = RunExample("main_end_signal");
+  EXPECT_CLEAN_EXIT(run);
+  const std::vector<std::string> baozi = Items({"包子"}, 2);
+  EXPECT_EQ(ItemsAfter(run, " 生产了 "), baozi) << run.out;
+  EXPECT_EQ(ItemsAfter(run, " 吃 "), baozi) << run.out;
+  // Main sends the end signal after joining the producer, and prints 主 after that.
+  const auto main_line = std::find(run.lines.begin(), run.lines.end(), "主 (main)");
+  ASSERT_NE(main_line, run.lines.end()) << run.out;
+  EXPECT_EQ(std::count_if(main_line, run.lines.end(),
+                          [](const std::string& l) { return absl::StrContains(l, "生产了"); }),
+            0)
+      << run.out;
+}
+
+TEST(ExamplesTest, ManyProducers) {
+  const Result run = RunExample("many_producers");
+  EXPECT_CLEAN_EXIT(run);
+  const std::vector<std::string> food = Items({"包子", "骨头", "泔水"}, 2);
+  EXPECT_EQ(ItemsAfter(run, " 生产了 "), food) << run.out;
+  EXPECT_EQ(ItemsAfter(run, " 吃 "), food) << run.out;
+  EXPECT_EQ(CountLinesWith(run, "主 (main)"), 1) << run.out;
+}
+
+TEST(ExamplesTest, JoinableQueue) {
+  const Result run = RunExample("joinable_queue");
+  EXPECT_CLEAN_EXIT(run);
+  const std::vector<std::string> food = Items({"包子", "骨头", "泔水"}, 10);
+  EXPECT_EQ(ItemsAfter(run, " 生产了 "), food) << run.out;
+  EXPECT_EQ(ItemsAfter(run, " 吃 "), food) << run.out;
+  // The producers' Join() returned only when all 30 were eaten, and main printed 主 after
+  // joining the producers: it is the last line.
+  ASSERT_FALSE(run.lines.empty());
+  EXPECT_EQ(run.lines.back(), "主 (main)") << run.out;
+}
+
+TEST(ExamplesTest, Demo) {
+  const Result run = RunExample("demo", {});
+  EXPECT_CLEAN_EXIT(run);
+  EXPECT_EQ(CountLinesWith(run, "total: 148933 primes below 2000000"), 1) << run.out;
+  EXPECT_EQ(CountLinesWith(run, "results.qsize() = 40"), 1) << run.out;
+  EXPECT_EQ(CountLinesWith(run, "IsEmpty"), 1) << run.out;
+}
+
+}  // namespace

@@ -1,0 +1,274 @@
+// Named queues: rendezvous by name between unrelated processes and different binaries, the
+// status of every call, type/kind checking, persistence of items while no process has the queue
+// open, Unlink semantics, and hostile directory contents.
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <map>
+#include <regex>
+#include <string>
+
+#include <gtest/gtest.h>
+
+#include "channel/channel.h"
+#include "tests/test_util.h"
+
+namespace {
+
+using channel::JoinableQueue;
+using channel::Queue;
+using channel_test::JobMessage;
+
+class NamedQueueTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string tmpl = std::string(getenv("TEST_TMPDIR") ? getenv("TEST_TMPDIR") : "/tmp") +
+                       "/queues.XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
+    dir_ = tmpl;
+    setenv("TYPED_CHANNEL_DIR", dir_.c_str(), 1);
+  }
+  std::string dir_;
+};
+
+TEST_F(NamedQueueTest, BadNamesAreInvalidArgument) {
+  for (const std::string& bad :
+       {std::string(""), std::string(201, 'a'), std::string(".hidden"), std::string("a/b"),
+        std::string("../x"), std::string("sp ace"), std::string("nul\0x", 5)}) {
+    EXPECT_TRUE(absl::IsInvalidArgument(Queue<demo::Job>::CreateNamed(bad).status())) << bad;
+    EXPECT_TRUE(absl::IsInvalidArgument(Queue<demo::Job>::Open(bad).status())) << bad;
+    EXPECT_TRUE(absl::IsInvalidArgument(Queue<demo::Job>::Unlink(bad))) << bad;
+  }
+  EXPECT_TRUE(Queue<demo::Job>::CreateNamed(std::string(200, 'a')).ok());
+  EXPECT_TRUE(Queue<demo::Job>::CreateNamed("A-z_0.9").ok());
+}
+
+TEST_F(NamedQueueTest, ExistenceStatuses) {
+  EXPECT_TRUE(absl::IsNotFound(Queue<demo::Job>::Open("jobs").status()));
+  EXPECT_TRUE(absl::IsNotFound(Queue<demo::Job>::Unlink("jobs")));
+  auto q = Queue<demo::Job>::CreateNamed("jobs");
+  ASSERT_TRUE(q.ok()) << q.status();
+  EXPECT_TRUE(absl::IsAlreadyExists(Queue<demo::Job>::CreateNamed("jobs").status()));
+  EXPECT_TRUE(absl::IsAlreadyExists(JoinableQueue<demo::Small>::CreateNamed("jobs").status()));
+  EXPECT_TRUE(Queue<demo::Job>::Open("jobs").ok());
+  EXPECT_TRUE(Queue<demo::Job>::Unlink("jobs").ok());
+  EXPECT_TRUE(absl::IsNotFound(Queue<demo::Job>::Open("jobs").status()));
+}
+
+TEST_F(NamedQueueTest, TypeAndKindMismatchNameBothSides) {
+  ASSERT_TRUE(Queue<demo::Job>::CreateNamed("typed").ok());
+  absl::Status s = Queue<demo::Small>::Open("typed").status();
+  EXPECT_TRUE(absl::IsFailedPrecondition(s)) << s;
+  EXPECT_NE(s.message().find("Job"), std::string::npos) << s;
+  EXPECT_NE(s.message().find("Small"), std::string::npos) << s;
+  s = JoinableQueue<demo::Job>::Open("typed").status();
+  EXPECT_TRUE(absl::IsFailedPrecondition(s)) << s;
+  EXPECT_NE(s.message().find("JoinableQueue<"), std::string::npos) << s;
+  EXPECT_NE(s.message().find("a Queue<"), std::string::npos) << s;
+  ASSERT_TRUE(JoinableQueue<demo::Job>::CreateNamed("joinable").ok());
+  s = Queue<demo::Job>::Open("joinable").status();
+  EXPECT_TRUE(absl::IsFailedPrecondition(s)) << s;
+}
+
+TEST_F(NamedQueueTest, OptionsTravelWithTheQueue) {
+  channel::QueueOptions o;
+  o.maxsize = 7;
+  o.max_message_bytes = 4096;
+  auto created = Queue<demo::Job>::CreateNamed("opts", o);
+  ASSERT_TRUE(created.ok());
+  auto opened = Queue<demo::Job>::Open("opts");
+  ASSERT_TRUE(opened.ok());
+  EXPECT_EQ(opened->maxsize(), 7);
+  EXPECT_EQ(opened->max_message_bytes(), 4096u);
+}
+
+TEST_F(NamedQueueTest, ItemsPersistWhileNoProcessHasTheQueueOpen) {
+  // Producer A creates and fills the queue and exits before any consumer exists; producer B
+  // opens it, adds more, exits; only then does a consumer open it and find every item.
+  const pid_t a = channel_test::ForkChild([] {
+    auto q = Queue<demo::Job>::CreateNamed("persist");
+    if (!q.ok()) return 1;
+    for (int i = 0; i < 300; ++i) {
+      JobMessage m(i, std::string(200, 'a'));
+      if (!q->Put(m.builder).ok()) return 2;
+    }
+    exit(0);
+  });
+  ASSERT_EQ(channel_test::WaitChild(a), 0);
+  const pid_t b = channel_test::ForkChild([] {
+    auto q = Queue<demo::Job>::Open("persist");
+    if (!q.ok()) return 1;
+    if (q->qsize() != 300) return 3;
+    for (int i = 300; i < 400; ++i) {
+      JobMessage m(i);
+      if (!q->Put(m.builder).ok()) return 2;
+    }
+    exit(0);
+  });
+  ASSERT_EQ(channel_test::WaitChild(b), 0);
+  auto q = Queue<demo::Job>::Open("persist");
+  ASSERT_TRUE(q.ok()) << q.status();
+  EXPECT_EQ(q->qsize(), 400);
+  for (int i = 0; i < 400; ++i) {
+    auto m = q->Get(absl::Seconds(10));
+    ASSERT_TRUE(m.ok()) << i << ": " << m.status();
+    ASSERT_EQ((*m)->getId(), static_cast<uint64_t>(i));
+  }
+  EXPECT_TRUE(q->empty());
+}
+
+TEST_F(NamedQueueTest, PersistsAcrossCloseAndReopenInOneProcess) {
+  {
+    auto q = Queue<demo::Job>::CreateNamed("reopen");
+    ASSERT_TRUE(q.ok());
+    JobMessage m(11);
+    ASSERT_TRUE(q->Put(m.builder).ok());
+  }  // the last handle flushes, then the FIFO's bytes move into the queue file
+  auto q = Queue<demo::Job>::Open("reopen");
+  ASSERT_TRUE(q.ok());
+  auto m = q->Get(absl::Seconds(10));
+  ASSERT_TRUE(m.ok()) << m.status();
+  EXPECT_EQ((*m)->getId(), 11u);
+}
+
+TEST_F(NamedQueueTest, UnlinkKeepsOpenHandlesWorkingAndFreesTheName) {
+  auto q = Queue<demo::Job>::CreateNamed("gone");
+  ASSERT_TRUE(q.ok());
+  ASSERT_TRUE(Queue<demo::Job>::Unlink("gone").ok());
+  JobMessage m(5);
+  ASSERT_TRUE(q->Put(m.builder).ok());
+  auto got = q->Get(absl::Seconds(10));
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ((*got)->getId(), 5u);
+  auto fresh = Queue<demo::Job>::CreateNamed("gone");
+  ASSERT_TRUE(fresh.ok()) << fresh.status();
+  ASSERT_TRUE(q->Put(m.builder).ok());
+  EXPECT_TRUE(channel::IsEmpty(fresh->Get(absl::Milliseconds(200)).status()));
+  EXPECT_EQ(q->qsize(), 1);
+}
+
+TEST_F(NamedQueueTest, CorruptQueueFilesAreErrorsNotCrashes) {
+  ASSERT_TRUE(Queue<demo::Job>::CreateNamed("victim").ok());
+  const std::string path = dir_ + "/victim.queue";
+  struct stat st;
+  ASSERT_EQ(stat(path.c_str(), &st), 0);
+  // Truncated.
+  ASSERT_EQ(truncate(path.c_str(), 100), 0);
+  absl::Status s = Queue<demo::Job>::Open("victim").status();
+  EXPECT_TRUE(absl::IsDataLoss(s)) << s;
+  // Right size, garbage header.
+  ASSERT_EQ(truncate(path.c_str(), st.st_size), 0);
+  {
+    const int fd = open(path.c_str(), O_WRONLY);
+    std::string junk(4096, '\x5a');
+    ASSERT_EQ(pwrite(fd, junk.data(), junk.size(), 0), static_cast<ssize_t>(junk.size()));
+    close(fd);
+  }
+  s = Queue<demo::Job>::Open("victim").status();
+  EXPECT_TRUE(absl::IsDataLoss(s)) << s;
+  EXPECT_TRUE(Queue<demo::Job>::Unlink("victim").ok());
+}
+
+TEST_F(NamedQueueTest, SymlinksAndForeignPermissionsAreRefused) {
+  ASSERT_TRUE(Queue<demo::Job>::CreateNamed("real").ok());
+  ASSERT_EQ(symlink((dir_ + "/real.queue").c_str(), (dir_ + "/link.queue").c_str()), 0);
+  absl::Status s = Queue<demo::Job>::Open("link").status();
+  EXPECT_TRUE(absl::IsFailedPrecondition(s)) << s;
+  // A queue file readable by others is not ours to trust.
+  ASSERT_EQ(chmod((dir_ + "/real.queue").c_str(), 0644), 0);
+  s = Queue<demo::Job>::Open("real").status();
+  EXPECT_TRUE(absl::IsPermissionDenied(s)) << s;
+  // Nor is a world-writable queue directory.
+  ASSERT_EQ(chmod(dir_.c_str(), 0777), 0);
+  s = Queue<demo::Job>::Open("real").status();
+  EXPECT_TRUE(absl::IsPermissionDenied(s)) << s;
+  ASSERT_EQ(chmod(dir_.c_str(), 0700), 0);
+}
+
+TEST_F(NamedQueueTest, AnotherUserCannotOpenTheQueue) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root to switch to another uid";
+  ASSERT_TRUE(Queue<demo::Job>::CreateNamed("private").ok());
+  const pid_t other = channel_test::ForkChild([] {
+    if (setgid(65534) != 0 || setuid(65534) != 0) return 10;
+    absl::Status s = Queue<demo::Job>::Open("private").status();
+    return absl::IsPermissionDenied(s) ? 0 : 1;
+  });
+  const int code = channel_test::WaitChild(other);
+  if (code == 10) GTEST_SKIP() << "this sandbox does not allow switching uid";
+  EXPECT_EQ(code, 0);
+}
+
+TEST_F(NamedQueueTest, AllProcessesKilledLosesOnlyWhatWasInTheFifo) {
+  // Everything that had the queue open died (SIGKILL, no flush to the queue file): what the FIFO
+  // held is gone. The next Open notices the cold queue, counts the loss, and works normally.
+  const pid_t a = channel_test::ForkChild([] {
+    auto q = Queue<demo::Job>::CreateNamed("cold");
+    if (!q.ok()) return 1;
+    for (int i = 0; i < 10; ++i) {
+      JobMessage m(i);
+      if (!q->Put(m.builder).ok()) return 2;
+    }
+    q->Close();
+    if (!q->JoinThread().ok()) return 3;  // the items are in the FIFO now
+    raise(SIGKILL);
+    return 4;
+  });
+  EXPECT_EQ(channel_test::WaitChild(a), -SIGKILL);
+  auto q = Queue<demo::Job>::Open("cold");
+  ASSERT_TRUE(q.ok()) << q.status();
+  ASSERT_TRUE(channel_test::Eventually([&] { return q->qsize() == 0; }));
+  EXPECT_EQ(q->stats().items_lost, 10u);
+  JobMessage m(42);
+  ASSERT_TRUE(q->Put(m.builder).ok());
+  auto got = q->Get(absl::Seconds(10));
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ((*got)->getId(), 42u);
+}
+
+TEST_F(NamedQueueTest, SeparateBinariesShareAJoinableQueue) {
+  // Two producer programs and two consumer programs, started with exec; every job is processed
+  // exactly once and both producers' Join returns.
+  int out[4];
+  std::vector<pid_t> pids;
+  const std::string producer = channel_test::Runfile("examples/heterogeneous/producer");
+  const std::string consumer = channel_test::Runfile("examples/heterogeneous/consumer");
+  pids.push_back(channel_test::Spawn({consumer, "orders"}, &out[0]));
+  pids.push_back(channel_test::Spawn({consumer, "orders"}, &out[1]));
+  pids.push_back(channel_test::Spawn({producer, "orders", "150", "0"}, &out[2]));
+  pids.push_back(channel_test::Spawn({producer, "orders", "150", "1000"}, &out[3]));
+  const std::string p1 = channel_test::ReadAll(out[2]);
+  const std::string p2 = channel_test::ReadAll(out[3]);
+  EXPECT_EQ(channel_test::WaitChild(pids[2]), 0) << p1;
+  EXPECT_EQ(channel_test::WaitChild(pids[3]), 0) << p2;
+  EXPECT_NE(p1.find("all 150 jobs done"), std::string::npos) << p1;
+  EXPECT_NE(p2.find("all 150 jobs done"), std::string::npos) << p2;
+  // Stop the consumers with one end-of-stream job each.
+  auto q = JoinableQueue<demo::Job>::Open("orders");
+  ASSERT_TRUE(q.ok()) << q.status();
+  for (int i = 0; i < 2; ++i) {
+    capnp::MallocMessageBuilder end;
+    end.initRoot<demo::Job>().setEndOfStream();
+    ASSERT_TRUE(q->Put(end).ok());
+  }
+  const std::string c1 = channel_test::ReadAll(out[0]);
+  const std::string c2 = channel_test::ReadAll(out[1]);
+  EXPECT_EQ(channel_test::WaitChild(pids[0]), 0) << c1;
+  EXPECT_EQ(channel_test::WaitChild(pids[1]), 0) << c2;
+  EXPECT_TRUE(q->Join(absl::Seconds(10)).ok());
+  std::map<int, int> processed;
+  const std::regex line("processed job (\\d+)");
+  for (const std::string* text : {&c1, &c2}) {
+    for (std::sregex_iterator it(text->begin(), text->end(), line), end; it != end; ++it) {
+      ++processed[std::stoi((*it)[1])];
+    }
+  }
+  EXPECT_EQ(processed.size(), 300u);
+  for (int id : {0, 149, 1000, 1149}) EXPECT_EQ(processed[id], 1) << id;
+  for (const auto& [id, n] : processed) EXPECT_EQ(n, 1) << id;
+}
+
+}  // namespace
