@@ -1,12 +1,11 @@
 // Baseline: Boost.Interprocess message_queue, a bounded MPMC queue of fixed-size slots in POSIX
 // shared memory (process-shared mutex and condition variables). Created by the coordinator
 // (maxsize messages of id + payload bytes), opened by name in each child, removed at the end.
+#include <boost/date_time/posix_time/posix_time_types.hpp>
+#include <boost/interprocess/ipc/message_queue.hpp>
 #include <memory>
 #include <string>
 #include <vector>
-
-#include <boost/date_time/posix_time/posix_time_types.hpp>
-#include <boost/interprocess/ipc/message_queue.hpp>
 
 #include "absl/strings/str_cat.h"
 #include "bench/raw_message.h"

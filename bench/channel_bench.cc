@@ -25,6 +25,8 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
@@ -40,7 +42,10 @@ ABSL_FLAG(std::string, scenarios, "S1,S2,S3,S4,S5", "comma-separated scenarios t
 ABSL_FLAG(std::string, systems, "typed_channel,bare_pipe,bare_pipe_batched,cpython,boost,zeromq",
           "comma-separated systems to run");
 ABSL_FLAG(std::string, python, "python3", "the CPython interpreter (looked up in PATH)");
-ABSL_FLAG(int, timeout_s, 0, "time limit of one repetition, seconds (0: 300, or 120 with --quick)");
+ABSL_FLAG(int, timeout_s, 0, "time limit of one repetition, seconds (0: 300, or 60 with --quick)");
+ABSL_FLAG(int, budget_s, 0,
+          "once the whole run has taken this long, skip what remains (0: 3600, or 600 with "
+          "--quick, which CI runs under a 900 s limit)");
 
 namespace bench {
 namespace {
@@ -55,7 +60,8 @@ std::string FindScript() {
   if (const char* dir = getenv("RUNFILES_DIR")) candidates.push_back(absl::StrCat(dir, "/", rel));
   char exe[PATH_MAX];
   const ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-  if (n > 0) candidates.push_back(absl::StrCat(std::string(exe, static_cast<size_t>(n)), ".runfiles/", rel));
+  if (n > 0)
+    candidates.push_back(absl::StrCat(std::string(exe, static_cast<size_t>(n)), ".runfiles/", rel));
   candidates.push_back("bench/cpython_baseline.py");
   for (const std::string& c : candidates) {
     if (Exists(c)) return c;
@@ -63,10 +69,32 @@ std::string FindScript() {
   return "";
 }
 
+std::string FirstLine(const char* path) {
+  std::ifstream in(path);
+  std::string line;
+  std::getline(in, line);
+  return line;
+}
+
+// "2 CPUs (AMD EPYC)": what the numbers were measured on.
+std::string Machine() {
+  std::ifstream in("/proc/cpuinfo");
+  std::string line;
+  std::string model = "unknown CPU";
+  while (std::getline(in, line)) {
+    if (absl::StartsWith(line, "model name")) {
+      model = std::string(absl::StripAsciiWhitespace(line.substr(line.find(':') + 1)));
+      break;
+    }
+  }
+  return absl::StrCat(sysconf(_SC_NPROCESSORS_ONLN), " CPUs (", model, ")");
+}
+
 std::vector<std::unique_ptr<Runner>> MakeRunners(const std::set<std::string>& wanted) {
   using S = Scenario;
   std::vector<std::unique_ptr<Runner>> all;
-  all.push_back(MakeNativeRunner(MakeTypedChannelSystem(), {S::kS1, S::kS2, S::kS3, S::kS4, S::kS5}));
+  all.push_back(
+      MakeNativeRunner(MakeTypedChannelSystem(), {S::kS1, S::kS2, S::kS3, S::kS4, S::kS5}));
   all.push_back(MakeNativeRunner(MakePipeSystem(1), {S::kS1, S::kS2, S::kS3}));
   all.push_back(MakeNativeRunner(MakePipeSystem(64), {S::kS1}));
   {
@@ -92,9 +120,12 @@ std::vector<std::unique_ptr<Runner>> MakeRunners(const std::set<std::string>& wa
 std::string Describe(Scenario s, const Sample& sample) {
   switch (s) {
     case Scenario::kS1:
-    case Scenario::kS4: return absl::StrFormat("%.0f msg/s", sample.value);
-    case Scenario::kS2: return absl::StrFormat("%.2f GB/s", sample.value);
-    case Scenario::kS3: return absl::StrFormat("p50 %.1f us, p99 %.1f us", sample.p50_us, sample.p99_us);
+    case Scenario::kS4:
+      return absl::StrFormat("%.0f msg/s", sample.value);
+    case Scenario::kS2:
+      return absl::StrFormat("%.2f GB/s", sample.value);
+    case Scenario::kS3:
+      return absl::StrFormat("p50 %.1f us, p99 %.1f us", sample.p50_us, sample.p99_us);
     case Scenario::kS5:
       return absl::StrFormat("producer %.1f -> %.1f MiB, consumer %.1f -> %.1f MiB (%.0f msg/s)",
                              sample.producer_start_mib, sample.producer_peak_mib,
@@ -104,15 +135,18 @@ std::string Describe(Scenario s, const Sample& sample) {
 }
 
 int Main(int argc, char** argv) {
-  absl::SetProgramUsageMessage("typed_channel benchmarks against bare pipes, CPython, Boost and ZeroMQ");
+  absl::SetProgramUsageMessage(
+      "typed_channel benchmarks against bare pipes, CPython, Boost and ZeroMQ");
   absl::ParseCommandLine(argc, argv);
   const bool quick = absl::GetFlag(FLAGS_quick);
   Params params = quick ? Params::Quick() : Params::Full();
-  if (absl::GetFlag(FLAGS_timeout_s) > 0) params.run_timeout = absl::Seconds(absl::GetFlag(FLAGS_timeout_s));
+  if (absl::GetFlag(FLAGS_timeout_s) > 0)
+    params.run_timeout = absl::Seconds(absl::GetFlag(FLAGS_timeout_s));
   const int reps = absl::GetFlag(FLAGS_reps) > 0 ? absl::GetFlag(FLAGS_reps) : (quick ? 1 : 3);
 
   std::set<std::string> wanted_scenarios;
-  for (absl::string_view s : absl::StrSplit(absl::GetFlag(FLAGS_scenarios), ',', absl::SkipEmpty())) {
+  for (absl::string_view s :
+       absl::StrSplit(absl::GetFlag(FLAGS_scenarios), ',', absl::SkipEmpty())) {
     wanted_scenarios.insert(std::string(s));
   }
   std::set<std::string> wanted_systems;
@@ -123,13 +157,20 @@ int Main(int argc, char** argv) {
 
   Results results;
   const absl::Time started = absl::Now();
+  const std::string load_before = FirstLine("/proc/loadavg");
+  const absl::Duration budget = absl::Seconds(
+      absl::GetFlag(FLAGS_budget_s) > 0 ? absl::GetFlag(FLAGS_budget_s) : (quick ? 600 : 3600));
   for (Scenario s : {Scenario::kS1, Scenario::kS2, Scenario::kS3, Scenario::kS4, Scenario::kS5}) {
     if (wanted_scenarios.count(ScenarioName(s)) == 0) continue;
     for (int rep = 0; rep < reps; ++rep) {
       for (auto& runner : runners) {
         if (!runner->Supports(s)) continue;
         const absl::Time t0 = absl::Now();
-        absl::StatusOr<Sample> sample = runner->Run(s, params);
+        absl::StatusOr<Sample> sample =
+            t0 - started > budget
+                ? absl::StatusOr<Sample>(absl::DeadlineExceededError(absl::StrCat(
+                      "skipped: the run exceeded its ", absl::FormatDuration(budget), " budget")))
+                : runner->Run(s, params);
         fprintf(stderr, "[%s rep %d/%d] %-17s %s (%.1f s)\n", ScenarioName(s), rep + 1, reps,
                 runner->name().c_str(),
                 sample.ok() ? Describe(s, *sample).c_str() : sample.status().ToString().c_str(),
@@ -140,6 +181,8 @@ int Main(int argc, char** argv) {
   }
 
   printf("\n%s\n%s", FormatTable(results, params, reps).c_str(), FormatNotes(results).c_str());
+  printf("Machine: %s; /proc/loadavg before: %s; after: %s\n", Machine().c_str(),
+         load_before.c_str(), FirstLine("/proc/loadavg").c_str());
   printf("Total time: %.1f s%s\n", absl::ToDoubleSeconds(absl::Now() - started),
          quick ? " (--quick)" : "");
   const std::string json_path = absl::GetFlag(FLAGS_json);

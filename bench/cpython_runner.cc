@@ -35,7 +35,9 @@ std::string Tail(const std::string& text, size_t max_chars = 600) {
 class CpythonRunner final : public Runner {
  public:
   CpythonRunner(std::string python, std::string script, std::string unavailable)
-      : python_(std::move(python)), script_(std::move(script)), unavailable_(std::move(unavailable)) {}
+      : python_(std::move(python)),
+        script_(std::move(script)),
+        unavailable_(std::move(unavailable)) {}
 
   std::string name() const override { return "cpython"; }
   bool Supports(Scenario s) const override { return s != Scenario::kS5; }
@@ -82,16 +84,14 @@ class CpythonRunner final : public Runner {
         return absl::InternalError(absl::StrCat("cpython_baseline.py: ", line));
       }
       Sample sample;
-      const bool parsed = scenario == Scenario::kS3
-                              ? JsonNumber(line, "p50_us", &sample.p50_us) &&
-                                    JsonNumber(line, "p99_us", &sample.p99_us)
-                              : JsonNumber(line, "value", &sample.value);
+      const bool parsed = scenario == Scenario::kS3 ? JsonNumber(line, "p50_us", &sample.p50_us) &&
+                                                          JsonNumber(line, "p99_us", &sample.p99_us)
+                                                    : JsonNumber(line, "value", &sample.value);
       if (!parsed) return absl::InternalError(absl::StrCat("unparseable result: ", line));
       return sample;
     }
-    return absl::InternalError(absl::StrCat("cpython_baseline.py exited with code ",
-                                            run->exit_code, " and no RESULT line; output: ",
-                                            Tail(run->output)));
+    return absl::InternalError(absl::StrCat("cpython_baseline.py exited with code ", run->exit_code,
+                                            " and no RESULT line; output: ", Tail(run->output)));
   }
 
  private:

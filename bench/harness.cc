@@ -136,7 +136,8 @@ sigset_t ChildSignals() {
 }
 
 std::string DescribeExit(pid_t pid, int status) {
-  if (WIFSIGNALED(status)) return absl::StrCat("process ", pid, " killed by signal ", WTERMSIG(status));
+  if (WIFSIGNALED(status))
+    return absl::StrCat("process ", pid, " killed by signal ", WTERMSIG(status));
   return absl::StrCat("process ", pid, " exited with code ", WEXITSTATUS(status));
 }
 
@@ -202,18 +203,15 @@ bool Fleet::Reap(bool block_until_one, absl::Time deadline) {
   }
 }
 
-absl::Status Fleet::Wait(absl::Time deadline, const std::vector<pid_t>& pids) {
-  auto waited_for = [&](const Child& c) {
-    return pids.empty() || std::find(pids.begin(), pids.end(), c.pid) != pids.end();
-  };
+absl::Status Fleet::Wait(absl::Time deadline) {
   for (;;) {
     Reap(false, deadline);
     bool pending = false;
     for (const Child& c : children_) {
       if (!c.exited) {
-        pending |= waited_for(c);
+        pending = true;
       } else if (!WIFEXITED(c.status) || WEXITSTATUS(c.status) != 0) {
-        return absl::InternalError(DescribeExit(c.pid, c.status));  // any child's failure
+        return absl::InternalError(DescribeExit(c.pid, c.status));
       }
     }
     if (!pending) return absl::OkStatus();
@@ -308,7 +306,8 @@ namespace {
 int64_t StatusField(const char* text, const char* field) {
   const size_t len = strlen(field);
   for (const char* line = text; line != nullptr && *line != '\0';) {
-    if (strncmp(line, field, len) == 0 && line[len] == ':') return strtoll(line + len + 1, nullptr, 10);
+    if (strncmp(line, field, len) == 0 && line[len] == ':')
+      return strtoll(line + len + 1, nullptr, 10);
     line = strchr(line, '\n');
     if (line != nullptr) ++line;
   }

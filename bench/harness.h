@@ -87,12 +87,12 @@ struct ChildMemory {
 
 // The coordination block of one scenario run, shared by the coordinator and its children.
 struct Control {
-  std::atomic<uint32_t> ready;    // children that finished setting up
-  std::atomic<uint32_t> go;       // futex word: 1 = start
-  std::atomic<uint32_t> stop;     // futex word: the receivers have everything (see Stop())
+  std::atomic<uint32_t> ready;         // children that finished setting up
+  std::atomic<uint32_t> go;            // futex word: 1 = start
+  std::atomic<uint32_t> stop;          // futex word: the receivers have everything (see Stop())
   std::atomic<uint32_t> senders_done;  // futex word: producers that have sent their share
-  std::atomic<uint32_t> all_done; // futex word: set when `done` reaches `done_target`
-  std::atomic<int64_t> done;      // items finished (emulated TaskDone; see scenarios.cc)
+  std::atomic<uint32_t> all_done;      // futex word: set when `done` reaches `done_target`
+  std::atomic<int64_t> done;           // items finished (emulated TaskDone; see scenarios.cc)
   int64_t done_target;
   std::atomic<int64_t> end_ns[kMaxProcs];  // when each child finished its share
   ChildMemory memory[kMaxProcs];
@@ -133,10 +133,10 @@ class Fleet {
 
   // Forks a child running fn(). kInternal if fork fails.
   absl::StatusOr<pid_t> Spawn(std::function<int()> fn);
-  // Waits until the given children (all when empty) have exited: OK. Any child (waited for or
-  // not) exiting nonzero or by a signal: kInternal at once. Still running at the deadline: kDeadlineExceeded (nothing
-  // is killed; the destructor or KillAll does that).
-  absl::Status Wait(absl::Time deadline, const std::vector<pid_t>& pids = {});
+  // Waits until every child has exited: OK. A child exiting nonzero or by a signal: kInternal
+  // at once. Still running at the deadline: kDeadlineExceeded (nothing is killed; the
+  // destructor or KillAll does that).
+  absl::Status Wait(absl::Time deadline);
   // Reaps without blocking; kInternal if some child failed.
   absl::Status Poll();
   void KillAll();
@@ -157,8 +157,7 @@ struct CommandResult {
   int exit_code = 0;
   std::string output;
 };
-absl::StatusOr<CommandResult> RunCommand(const std::vector<std::string>& argv,
-                                         absl::Time deadline);
+absl::StatusOr<CommandResult> RunCommand(const std::vector<std::string>& argv, absl::Time deadline);
 // Full path of an executable found in PATH, or "" if none.
 std::string FindInPath(const std::string& name);
 

@@ -47,15 +47,15 @@ class PipeProducer final : public Endpoint {
     Fail("receive on a producer");
     return RecvResult::kError;
   }
-  bool Finish() override { return Flush(); }
-
- private:
-  bool Flush() {
+  bool Flush() override {
     const bool ok = batch_.empty() || WriteAll(batch_.data(), batch_.size());
     batch_.clear();
     batched_ = 0;
     return ok;
   }
+  bool Finish() override { return Flush(); }
+
+ private:
   bool WriteAll(const char* p, size_t n) {
     while (n > 0) {
       const ssize_t w = write(fd_, p, n);

@@ -16,16 +16,20 @@ namespace {
 constexpr Scenario kScenarios[] = {Scenario::kS1, Scenario::kS2, Scenario::kS3, Scenario::kS4,
                                    Scenario::kS5};
 const std::vector<std::string> kAllSystems = {"typed_channel", "bare_pipe", "bare_pipe_batched",
-                                              "cpython", "boost", "zeromq"};
+                                              "cpython",       "boost",     "zeromq"};
 
 // The systems each scenario is compared on (the JSON keys, in order).
 std::vector<std::string> SystemsOf(Scenario s) {
   switch (s) {
-    case Scenario::kS1: return kAllSystems;
+    case Scenario::kS1:
+      return kAllSystems;
     case Scenario::kS2:
-    case Scenario::kS3: return {"typed_channel", "bare_pipe", "cpython", "boost", "zeromq"};
-    case Scenario::kS4: return {"typed_channel", "cpython", "boost", "zeromq"};
-    case Scenario::kS5: return {"typed_channel"};
+    case Scenario::kS3:
+      return {"typed_channel", "bare_pipe", "cpython", "boost", "zeromq"};
+    case Scenario::kS4:
+      return {"typed_channel", "cpython", "boost", "zeromq"};
+    case Scenario::kS5:
+      return {"typed_channel"};
   }
   return {};
 }
@@ -33,10 +37,14 @@ std::vector<std::string> SystemsOf(Scenario s) {
 const char* Unit(Scenario s) {
   switch (s) {
     case Scenario::kS1:
-    case Scenario::kS4: return "msg/s";
-    case Scenario::kS2: return "GB/s";
-    case Scenario::kS3: return "us";
-    case Scenario::kS5: return "MiB";
+    case Scenario::kS4:
+      return "msg/s";
+    case Scenario::kS2:
+      return "GB/s";
+    case Scenario::kS3:
+      return "us";
+    case Scenario::kS5:
+      return "MiB";
   }
   return "";
 }
@@ -50,10 +58,14 @@ std::string Rate(double v) {
 std::string Value(Scenario s, double v) {
   switch (s) {
     case Scenario::kS1:
-    case Scenario::kS4: return Rate(v);
-    case Scenario::kS2: return absl::StrFormat("%.2f", v);
-    case Scenario::kS3: return absl::StrFormat("%.1f", v);
-    case Scenario::kS5: return absl::StrFormat("%.1f", v);
+    case Scenario::kS4:
+      return Rate(v);
+    case Scenario::kS2:
+      return absl::StrFormat("%.2f", v);
+    case Scenario::kS3:
+      return absl::StrFormat("%.1f", v);
+    case Scenario::kS5:
+      return absl::StrFormat("%.1f", v);
   }
   return "";
 }
@@ -88,7 +100,7 @@ std::string CompareRow(const Results& r, Scenario s, const std::string& label,
     }
     const double v = MedianOf(r, s, sys, field);
     if (!std::isfinite(v)) {
-      cells.push_back(r.Ran(s) ? "null" : "not run");
+      cells.push_back(r.cells().count({s, sys}) != 0 ? "null" : "not run");
     } else if (sys == "typed_channel") {
       cells.push_back(Value(s, v));
     } else {
@@ -133,7 +145,7 @@ std::string MemoryRow(const Results& r, const char* who, double Sample::*start,
   std::vector<std::string> cells = {absl::StrCat("S5 ", who, " RSS start -> peak"), "MiB"};
   std::string target = "peak <= 2x start: n/a";
   if (c == nullptr) {
-    cells.push_back(r.Ran(Scenario::kS5) ? "null" : "not run");
+    cells.push_back(r.cells().count({Scenario::kS5, "typed_channel"}) != 0 ? "null" : "not run");
   } else {
     const double s = c->Median(start);
     const double p = c->Median(peak);
@@ -167,18 +179,10 @@ const Cell* Results::Get(Scenario s, const std::string& system) const {
   return it != cells_.end() && it->second.ok() ? &it->second : nullptr;
 }
 
-bool Results::Ran(Scenario s) const {
-  for (const auto& [key, cell] : cells_) {
-    if (key.first == s) return true;
-  }
-  return false;
-}
-
 std::string FormatTable(const Results& r, const Params& p, int reps) {
   std::string out = absl::StrCat(
-      "| scenario | unit | ", absl::StrJoin(kAllSystems, " | "), " | target |\n|",
-      std::string(""), absl::StrJoin(std::vector<std::string>(kAllSystems.size() + 3, "---"), "|"),
-      "|\n");
+      "| scenario | unit | ", absl::StrJoin(kAllSystems, " | "), " | target |\n|", std::string(""),
+      absl::StrJoin(std::vector<std::string>(kAllSystems.size() + 3, "---"), "|"), "|\n");
   out += CompareRow(r, Scenario::kS1,
                     absl::StrCat("S1 small 1->1, ", p.s1_messages, " msgs, maxsize ", p.s1_maxsize),
                     &Sample::value, ThroughputTarget(r, Scenario::kS1, {"boost", "zeromq"}));
@@ -196,7 +200,8 @@ std::string FormatTable(const Results& r, const Params& p, int reps) {
   out += MemoryRow(r, "producer", &Sample::producer_start_mib, &Sample::producer_peak_mib);
   out += MemoryRow(r, "consumer", &Sample::consumer_start_mib, &Sample::consumer_peak_mib);
   out += absl::StrCat(
-      "\nMedians of ", reps, " repetition(s). (x) = typed_channel / baseline: above 1 typed_channel "
+      "\nMedians of ", reps,
+      " repetition(s). (x) = typed_channel / baseline: above 1 typed_channel "
       "is faster for msg/s and GB/s; below 1 it is faster for us (round-trip latency).\nS5: ",
       p.s5_messages, " small messages through a maxsize-", p.s5_maxsize,
       " queue to a consumer that sleeps 1 ms every ", p.s5_pause_every,
@@ -222,8 +227,10 @@ std::string FormatNotes(const Results& r) {
         runs.push_back(Value(s, sample.value));
       }
     }
-    absl::StrAppend(&values, "  ", ScenarioName(s), " ", key.second, ": ",
-                    absl::StrJoin(runs, s == Scenario::kS5 ? "" : ", "), "\n");
+    if (!runs.empty()) {
+      absl::StrAppend(&values, "  ", ScenarioName(s), " ", key.second, ": ",
+                      absl::StrJoin(runs, s == Scenario::kS5 ? "" : ", "), "\n");
+    }
     if (!cell.error.empty()) {
       absl::StrAppend(&missing, "  ", ScenarioName(s), " ", key.second, ": null: ", cell.error,
                       "\n");

@@ -28,7 +28,6 @@ class Results {
   void Add(Scenario s, const std::string& system, const absl::StatusOr<Sample>& sample);
   // Null when the scenario did not run on that system, or a repetition failed.
   const Cell* Get(Scenario s, const std::string& system) const;
-  bool Ran(Scenario s) const;
   const std::map<std::pair<Scenario, std::string>, Cell>& cells() const { return cells_; }
 
  private:

@@ -64,6 +64,7 @@ absl::Status Receive(Endpoint& ep, int timeout_ms, uint64_t* id, size_t expected
   const RecvResult r = ep.Recv(timeout_ms, id, &bytes);
   if (timed_out != nullptr) *timed_out = r == RecvResult::kTimeout;
   if (r == RecvResult::kTimeout && timed_out != nullptr) return absl::OkStatus();
+  if (r == RecvResult::kTimeout) return absl::DeadlineExceededError("receive timed out");
   if (r != RecvResult::kOk) return EndpointError("receive", ep);
   if (bytes != expected_bytes) {
     return absl::DataLossError(
@@ -72,18 +73,18 @@ absl::Status Receive(Endpoint& ep, int timeout_ms, uint64_t* id, size_t expected
   return absl::OkStatus();
 }
 
-absl::Status Finish(Endpoint& ep) { return ep.Finish() ? absl::OkStatus() : EndpointError("finish", ep); }
+absl::Status Finish(Endpoint& ep) {
+  return ep.Finish() ? absl::OkStatus() : EndpointError("finish", ep);
+}
 
 // Joins a run's children and explains a failure with the first error a child reported.
-absl::Status Collect(Fleet& fleet, Control& control, absl::Time deadline,
-                     const std::vector<pid_t>& pids = {}) {
-  absl::Status s = fleet.Wait(deadline, pids);
+absl::Status Collect(Fleet& fleet, Control& control, absl::Time deadline) {
+  absl::Status s = fleet.Wait(deadline);
   if (s.ok()) return s;
   const std::string child_error = control.error_text();
   if (absl::IsDeadlineExceeded(s)) {
-    return absl::DeadlineExceededError(
-        absl::StrCat("did not finish within the time limit", child_error.empty() ? "" : ": ",
-                     child_error));
+    return absl::DeadlineExceededError(absl::StrCat("did not finish within the time limit",
+                                                    child_error.empty() ? "" : ": ", child_error));
   }
   return child_error.empty() ? s : absl::InternalError(child_error);
 }
@@ -94,7 +95,7 @@ struct OneToOne {
   double seconds = 0;
   int64_t producer_sampled_peak_kb = 0;  // S5: VmRSS sampled by the coordinator
   int64_t consumer_sampled_peak_kb = 0;
-  ChildMemory producer{};                // S5: the children's own readings
+  ChildMemory producer{};  // S5: the children's own readings
   ChildMemory consumer{};
 };
 
@@ -150,6 +151,7 @@ absl::StatusOr<OneToOne> RunOneToOne(System& system, const ChannelSpec& spec, in
         if (!(*ep)->Send(static_cast<uint64_t>(i))) return EndpointError("send", **ep);
         if (i == warm_at) producer_memory.warm = ReadMemory();
       }
+      if (!(*ep)->Flush()) return EndpointError("flush", **ep);
       control->WaitForStop();
       absl::Status s = Finish(**ep);
       if (s5) producer_memory.end = ReadMemory();
@@ -163,7 +165,8 @@ absl::StatusOr<OneToOne> RunOneToOne(System& system, const ChannelSpec& spec, in
   OneToOne result;
   const int64_t start = control->Go();
   for (;;) {
-    const absl::Time until = s5 ? std::min(deadline, absl::Now() + absl::Milliseconds(20)) : deadline;
+    const absl::Time until =
+        s5 ? std::min(deadline, absl::Now() + absl::Milliseconds(20)) : deadline;
     absl::Status s = Collect(fleet, *control, until);
     if (s.ok()) break;
     if (!absl::IsDeadlineExceeded(s) || absl::Now() >= deadline) return s;
@@ -199,6 +202,7 @@ absl::StatusOr<Sample> RunPingPong(System& system, const ChannelSpec& spec, cons
         absl::Status s = Receive(**ep, -1, &id, spec.payload_bytes);
         if (!s.ok()) return s;
         if (!(*ep)->Send(id)) return EndpointError("send", **ep);
+        if (!(*ep)->Flush()) return EndpointError("flush", **ep);
       }
       control->WaitForStop();
       return Finish(**ep);
@@ -217,7 +221,9 @@ absl::StatusOr<Sample> RunPingPong(System& system, const ChannelSpec& spec, cons
       control->ReadyThenWaitForGo();
       for (int64_t i = 0; i < total; ++i) {
         const int64_t t0 = NowNanos();
-        if (!(*ep)->Send(static_cast<uint64_t>(i))) return EndpointError("send", **ep);
+        if (!(*ep)->Send(static_cast<uint64_t>(i)) || !(*ep)->Flush()) {
+          return EndpointError("send", **ep);
+        }
         uint64_t id = 0;
         absl::Status s = Receive(**ep, -1, &id, spec.payload_bytes);
         if (!s.ok()) return s;
@@ -302,6 +308,7 @@ absl::StatusOr<Sample> RunFanInOut(System& system, const ChannelSpec& spec, int6
         for (uint64_t id = first; id < end; ++id) {
           if (!(*ep)->Send(id)) return EndpointError("send", **ep);
         }
+        if (!(*ep)->Flush()) return EndpointError("flush", **ep);
         control->SenderDone();
         control->WaitForStop();
         return Finish(**ep);
@@ -309,8 +316,8 @@ absl::StatusOr<Sample> RunFanInOut(System& system, const ChannelSpec& spec, int6
     });
     if (!pid.ok()) return pid.status();
   }
-  ready = control->WaitReady(static_cast<uint32_t>(spec.consumers + spec.producers), fleet,
-                             deadline);
+  ready =
+      control->WaitReady(static_cast<uint32_t>(spec.consumers + spec.producers), fleet, deadline);
   if (!ready.ok()) return ready;
 
   const int64_t start = control->Go();
@@ -322,8 +329,8 @@ absl::StatusOr<Sample> RunFanInOut(System& system, const ChannelSpec& spec, int6
     while (control->all_done.load() == 0) {
       if (!control->error_text().empty()) return absl::InternalError(control->error_text());
       if (absl::Now() >= deadline) {
-        return absl::DeadlineExceededError(absl::StrCat(
-            "only ", control->done.load(), " of ", n, " items were done in time"));
+        return absl::DeadlineExceededError(
+            absl::StrCat("only ", control->done.load(), " of ", n, " items were done in time"));
       }
       FutexWait(&control->all_done, 0, 100 * 1000 * 1000);
     }
@@ -416,11 +423,16 @@ class NativeRunner final : public Runner {
 
 const char* ScenarioName(Scenario s) {
   switch (s) {
-    case Scenario::kS1: return "S1";
-    case Scenario::kS2: return "S2";
-    case Scenario::kS3: return "S3";
-    case Scenario::kS4: return "S4";
-    case Scenario::kS5: return "S5";
+    case Scenario::kS1:
+      return "S1";
+    case Scenario::kS2:
+      return "S2";
+    case Scenario::kS3:
+      return "S3";
+    case Scenario::kS4:
+      return "S4";
+    case Scenario::kS5:
+      return "S5";
   }
   return "?";
 }
@@ -436,7 +448,7 @@ Params Params::Quick() {
   p.s4_messages = 40000;
   p.s5_messages = 300000;
   p.s5_pause_every = 1000;
-  p.run_timeout = absl::Seconds(120);
+  p.run_timeout = absl::Seconds(60);
   return p;
 }
 

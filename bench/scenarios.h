@@ -20,22 +20,22 @@ enum class Scenario { kS1, kS2, kS3, kS4, kS5 };
 const char* ScenarioName(Scenario s);  // "S1".."S5"
 
 struct Params {
-  size_t small_payload = 48;        // demo::Small's data: with the u64 id, the S1/S3/S4/S5 message
-  size_t large_payload = 1 << 20;   // S2
+  size_t small_payload = 48;       // demo::Small's data: with the u64 id, the S1/S3/S4/S5 message
+  size_t large_payload = 1 << 20;  // S2
   int64_t s1_messages = 1000000;
   int64_t s1_maxsize = 1000;
   int64_t s2_messages = 2000;
   int64_t s2_maxsize = 16;
   int64_t s3_roundtrips = 20000;
-  int64_t s3_warmup = 1000;         // round trips before measuring
+  int64_t s3_warmup = 1000;  // round trips before measuring
   int64_t s4_messages = 400000;
   int64_t s4_maxsize = 1000;
   int s4_producers = 4;
   int s4_consumers = 4;
   int64_t s5_messages = 10000000;
   int64_t s5_maxsize = 1000;
-  int64_t s5_pause_every = 2000;    // the slow consumer sleeps 1 ms after this many messages
-  int64_t s5_warmup = 10000;        // "start" memory is read after this many messages
+  int64_t s5_pause_every = 2000;  // the slow consumer sleeps 1 ms after this many messages
+  int64_t s5_warmup = 10000;      // "start" memory is read after this many messages
   absl::Duration run_timeout = absl::Seconds(300);  // one repetition of one scenario
 
   static Params Full();
@@ -51,7 +51,7 @@ struct Sample {
   double producer_peak_mib = 0;
   double consumer_start_mib = 0;
   double consumer_peak_mib = 0;
-  std::string detail;             // S5: the memory readings behind those numbers
+  std::string detail;  // S5: the memory readings behind those numbers
 };
 
 // One column of the table.

@@ -16,6 +16,7 @@ class PairedEndpoint final : public Endpoint {
     if (r == RecvResult::kError) Fail(in_->error());
     return r;
   }
+  bool Flush() override { return out_->Flush() || Fail(out_->error()); }
   bool Finish() override {
     const bool in_ok = in_->Finish() || Fail(in_->error());
     const bool out_ok = out_->Finish() || Fail(out_->error());

@@ -8,7 +8,8 @@
 // Lifecycle of one scenario run (see scenarios.cc):
 //   coordinator: System::MakeChannel(spec) (or MakeLink), before forking;
 //   each child:  OpenProducer(i) / OpenConsumer(i) (or OpenClient/OpenServer) on its inherited
-//                copy, then Send/Recv, then Finish() (flushes), then _exit;
+//                copy, then Send/Recv, then (senders) Flush() and wait until the receivers have
+//                everything, then Finish(), then _exit;
 //   coordinator: destroys the channel (removes any named resources).
 #ifndef BENCH_TRANSPORT_H_
 #define BENCH_TRANSPORT_H_
@@ -29,8 +30,8 @@ struct ChannelSpec {
   int64_t capacity = 1000;    // bound in messages (the queue's maxsize)
   int producers = 1;
   int consumers = 1;
-  bool joinable = false;      // S4: consumers mark items done, the coordinator joins
-  std::string tag;            // unique per run: for names of shared objects, sockets, files
+  bool joinable = false;  // S4: consumers mark items done, the coordinator joins
+  std::string tag;        // unique per run: for names of shared objects, sockets, files
 };
 
 enum class RecvResult { kOk, kTimeout, kError };
@@ -46,6 +47,9 @@ class Endpoint {
   virtual RecvResult Recv(int timeout_ms, uint64_t* id, size_t* data_bytes) = 0;
   // Marks the last received item done (joinable channels with native_join() only).
   virtual bool TaskDone() { return true; }
+  // Makes everything sent so far deliverable (a batching sender writes its partial batch).
+  // Producers call it when they have sent their share, then stay until the receivers have it.
+  virtual bool Flush() { return true; }
   // Flushes everything sent and releases the endpoint; called once before the process exits.
   virtual bool Finish() { return true; }
   const std::string& error() const { return error_; }

@@ -1,12 +1,12 @@
 // typed_channel as a benchmark System: Queue<demo::Small> (JoinableQueue for S4), anonymous,
 // created by the coordinator and inherited by the forked children, used as a program would.
+#include <capnp/message.h>
+
 #include <algorithm>
 #include <cstring>
 #include <memory>
 #include <type_traits>
 #include <utility>
-
-#include <capnp/message.h>
 
 #include "absl/strings/str_cat.h"
 #include "absl/types/optional.h"
@@ -86,9 +86,7 @@ class TcChannel final : public Channel {
 
   absl::StatusOr<std::unique_ptr<Endpoint>> OpenProducer(int) override { return Open(); }
   absl::StatusOr<std::unique_ptr<Endpoint>> OpenConsumer(int) override { return Open(); }
-  bool native_join() const override {
-    return kJoinable<Q>;
-  }
+  bool native_join() const override { return kJoinable<Q>; }
   absl::Status Join(absl::Duration timeout) override {
     if constexpr (kJoinable<Q>) {
       return queue_->Join(timeout);

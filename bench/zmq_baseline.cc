@@ -11,7 +11,6 @@
 #include <memory>
 #include <string>
 #include <vector>
-
 #include <zmq.hpp>
 
 #include "absl/strings/str_cat.h"

@@ -35,6 +35,11 @@ class JoinableQueue : public internal::QueueBase<JoinableQueue<T>, T> {
   absl::Status TaskDone() {
     return this->backend() == nullptr ? internal::MovedFromError() : this->backend()->TaskDone();
   }
+  // Items put and not yet marked done, across all processes (an addition to CPython's API, for
+  // monitoring: Join waits for this to reach zero).
+  int64_t unfinished() const {
+    return this->backend() == nullptr ? 0 : this->backend()->unfinished();
+  }
   // Waits until every item put has been marked done, by any process, or the timeout passes
   // (kDeadlineExceeded, saying how many remain). Never busy-waits.
   absl::Status Join(absl::Duration timeout = absl::InfiniteDuration()) {

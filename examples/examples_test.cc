@@ -36,7 +36,7 @@ struct Result {
 
 // Runs examples/<name> with `args`, capturing stdout (stderr goes to the test log).
 Result RunExample(const std::string& name, std::vector<std::string> args = {"--sleep_scale=0.01"},
-               absl::Duration limit = absl::Seconds(20)) {
+                  absl::Duration limit = absl::Seconds(20)) {
   const std::string path = absl::StrCat(getenv("TEST_SRCDIR"), "/typed_channel/examples/", name);
   std::vector<char*> argv = {const_cast<char*>(path.c_str())};
   for (std::string& arg : args) argv.push_back(arg.data());
@@ -110,16 +110,15 @@ std::vector<std::string> Items(const std::vector<std::string>& names, int count)
   return items;
 }
 
-// Asserts that the example finished by itself with exit code 0.
-#define EXPECT_CLEAN_EXIT(run)                                                  \
-  do {                                                                          \
-    EXPECT_FALSE((run).timed_out) << "killed at the time limit\n" << (run).out; \
-    EXPECT_EQ((run).exit_code, 0) << (run).out;                                 \
-  } while (0)
+// The example finished by itself, with exit code 0.
+void ExpectCleanExit(const Result& run) {
+  EXPECT_FALSE(run.timed_out) << "killed at the time limit\n" << run.out;
+  EXPECT_EQ(run.exit_code, 0) << run.out;
+}
 
 TEST(ExamplesTest, DataIsolation) {
   const Result run = RunExample("data_isolation");
-  EXPECT_CLEAN_EXIT(run);
+  ExpectCleanExit(run);
   EXPECT_EQ(std::multiset<std::string>(run.lines.begin(), run.lines.end()),
             (std::multiset<std::string>{"子进程 (child) 0", "主进程 (main) 100"}))
       << run.out;
@@ -127,7 +126,7 @@ TEST(ExamplesTest, DataIsolation) {
 
 TEST(ExamplesTest, QueueBasics) {
   const Result run = RunExample("queue_basics");
-  EXPECT_CLEAN_EXIT(run);
+  ExpectCleanExit(run);
   EXPECT_EQ(run.out,
             "队列已经满了 (queue is full)\n"
             "full() = true\n"
@@ -139,7 +138,7 @@ TEST(ExamplesTest, QueueBasics) {
 
 TEST(ExamplesTest, ChildPut) {
   const Result run = RunExample("child_put");
-  EXPECT_CLEAN_EXIT(run);
+  ExpectCleanExit(run);
   ASSERT_EQ(run.lines.size(), 1u) << run.out;
   EXPECT_TRUE(absl::StartsWith(run.lines[0], "['")) << run.out;
   EXPECT_TRUE(absl::EndsWith(run.lines[0], "', 'from earth', 'hello']")) << run.out;
@@ -147,7 +146,7 @@ TEST(ExamplesTest, ChildPut) {
 
 TEST(ExamplesTest, FiveInFiveOut) {
   const Result run = RunExample("five_in_five_out");
-  EXPECT_CLEAN_EXIT(run);
+  ExpectCleanExit(run);
   ASSERT_EQ(run.lines.size(), 5u) << run.out;
   std::set<std::string> getters, putters;
   for (const std::string& line : run.lines) {
@@ -165,7 +164,7 @@ TEST(ExamplesTest, FiveInFiveOut) {
 
 TEST(ExamplesTest, NoEndSignal) {
   const Result run = RunExample("no_end_signal");
-  EXPECT_CLEAN_EXIT(run);
+  ExpectCleanExit(run);
   const std::vector<std::string> baozi = Items({"包子"}, 10);
   EXPECT_EQ(ItemsAfter(run, " 生产了 "), baozi) << run.out;
   EXPECT_EQ(ItemsAfter(run, " 吃 "), baozi) << run.out;
@@ -176,7 +175,7 @@ TEST(ExamplesTest, NoEndSignal) {
 
 TEST(ExamplesTest, ProducerEndSignal) {
   const Result run = RunExample("producer_end_signal");
-  EXPECT_CLEAN_EXIT(run);
+  ExpectCleanExit(run);
   const std::vector<std::string> baozi = Items({"包子"}, 10);
   EXPECT_EQ(ItemsAfter(run, " 生产了 "), baozi) << run.out;
   EXPECT_EQ(ItemsAfter(run, " 吃 "), baozi) << run.out;
@@ -185,7 +184,7 @@ TEST(ExamplesTest, ProducerEndSignal) {
 
 TEST(ExamplesTest, MainEndSignal) {
   const Result run = RunExample("main_end_signal");
-  EXPECT_CLEAN_EXIT(run);
+  ExpectCleanExit(run);
   const std::vector<std::string> baozi = Items({"包子"}, 2);
   EXPECT_EQ(ItemsAfter(run, " 生产了 "), baozi) << run.out;
   EXPECT_EQ(ItemsAfter(run, " 吃 "), baozi) << run.out;
@@ -200,7 +199,7 @@ TEST(ExamplesTest, MainEndSignal) {
 
 TEST(ExamplesTest, ManyProducers) {
   const Result run = RunExample("many_producers");
-  EXPECT_CLEAN_EXIT(run);
+  ExpectCleanExit(run);
   const std::vector<std::string> food = Items({"包子", "骨头", "泔水"}, 2);
   EXPECT_EQ(ItemsAfter(run, " 生产了 "), food) << run.out;
   EXPECT_EQ(ItemsAfter(run, " 吃 "), food) << run.out;
@@ -209,7 +208,7 @@ TEST(ExamplesTest, ManyProducers) {
 
 TEST(ExamplesTest, JoinableQueue) {
   const Result run = RunExample("joinable_queue");
-  EXPECT_CLEAN_EXIT(run);
+  ExpectCleanExit(run);
   const std::vector<std::string> food = Items({"包子", "骨头", "泔水"}, 10);
   EXPECT_EQ(ItemsAfter(run, " 生产了 "), food) << run.out;
   EXPECT_EQ(ItemsAfter(run, " 吃 "), food) << run.out;
@@ -221,7 +220,7 @@ TEST(ExamplesTest, JoinableQueue) {
 
 TEST(ExamplesTest, Demo) {
   const Result run = RunExample("demo", {});
-  EXPECT_CLEAN_EXIT(run);
+  ExpectCleanExit(run);
   EXPECT_EQ(CountLinesWith(run, "total: 148933 primes below 2000000"), 1) << run.out;
   EXPECT_EQ(CountLinesWith(run, "results.qsize() = 40"), 1) << run.out;
   EXPECT_EQ(CountLinesWith(run, "IsEmpty"), 1) << run.out;

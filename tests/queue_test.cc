@@ -392,7 +392,9 @@ TEST(QueueTest, DeadProducerReservationsAreReleased) {
     auto got = q.Get(absl::Seconds(3));
     if (!got.ok()) break;
     ids.push_back((*got)->getId());
-    if ((*got)->getId() < 4) EXPECT_TRUE(channel_test::DataMatches((*got)->getId(), (*got)->getData()));
+    if ((*got)->getId() < 4) {
+      EXPECT_TRUE(channel_test::DataMatches((*got)->getId(), (*got)->getData()));
+    }
   }
   ASSERT_FALSE(ids.empty());
   EXPECT_EQ(ids.back(), 100u);

@@ -2,6 +2,8 @@
 
 #include <atomic>
 
+#include "channel/internal/fault_injection.h"
+
 namespace channel {
 namespace internal {
 namespace {
@@ -11,6 +13,7 @@ void Publish(Ledger& dst, const Ledger& src) {
   StoreRelease(dst.items, src.items);
   StoreRelease(dst.unfinished, src.unfinished);
   StoreRelease(dst.read_seq, src.read_seq);
+  StoreRelease(dst.accounted_through, src.accounted_through);
   StoreRelease(dst.items_lost, src.items_lost);
   StoreRelease(dst.resyncs, src.resyncs);
   StoreRelease(dst.torn_writes, src.torn_writes);
@@ -31,7 +34,9 @@ void Accounts::Commit(const Ledger& ledger, int slot, const SlotCounters& counte
   // The journal must be visible before any change is: a kill between two of the stores below
   // is then always undone from it.
   std::atomic_thread_fence(std::memory_order_release);
+  CHANNEL_FAULT_POINT("accounts.journaled");
   Publish(a.ledger, ledger);
+  CHANNEL_FAULT_POINT("accounts.half_committed");
   if (slot >= 0) {
     StoreRelease(q_->slots[slot].unsent, counters.unsent);
     StoreRelease(q_->slots[slot].sent_through, counters.sent_through);

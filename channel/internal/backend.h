@@ -40,6 +40,7 @@ class QueueBackend {
   virtual void CancelJoinThread() = 0;
 
   virtual absl::Status TaskDone() = 0;
+  virtual int64_t unfinished() = 0;
   virtual absl::Status Join(const Deadline& deadline) = 0;
 
   // The handle is going away: flush (unless cancelled), then let go of process resources.

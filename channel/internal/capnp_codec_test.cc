@@ -181,7 +181,9 @@ TEST(CapnpCodecTest, MalformedPayloadsAreDataLoss) {
     const Payload p = FromWords(c.words);
     auto r = OpenPayload(p);
     EXPECT_FALSE(r.ok()) << c.what;
-    if (!r.ok()) EXPECT_EQ(r.status().code(), absl::StatusCode::kDataLoss) << c.what << ": " << r.status();
+    if (!r.ok()) {
+      EXPECT_EQ(r.status().code(), absl::StatusCode::kDataLoss) << c.what << ": " << r.status();
+    }
   }
 }
 

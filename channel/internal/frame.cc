@@ -52,10 +52,9 @@ absl::StatusOr<FrameHeader> DecodeHeader(const char* in, size_t max_payload_byte
                                               " bytes is not a valid message size (limit ",
                                               max_payload_bytes, ")"));
     }
-  } else if (kind == static_cast<uint16_t>(FrameKind::kTombstone) ||
-             kind == static_cast<uint16_t>(FrameKind::kSkip)) {
-    h.kind = static_cast<FrameKind>(kind);
-    if (h.payload_bytes != 0) return absl::DataLossError("frame: marker frame with a payload");
+  } else if (kind == static_cast<uint16_t>(FrameKind::kTombstone)) {
+    h.kind = FrameKind::kTombstone;
+    if (h.payload_bytes != 0) return absl::DataLossError("frame: tombstone with a payload");
   } else {
     return absl::DataLossError(absl::StrCat("frame: unknown kind ", kind));
   }

@@ -6,21 +6,19 @@
 //
 //   offset size field
 //        0    4 magic            0x31464354 ("TCF1")
-//        4    2 kind             1 = item, 2 = tombstone, 3 = skip (see below)
+//        4    2 kind             1 = item, 2 = tombstone (see below)
 //        6    2 version          kFrameVersion
 //        8    8 seq              queue-wide sequence number, assigned under the writer lock
 //       16    4 payload_bytes    item: a multiple of 8, <= the queue's max_message_bytes;
-//                                tombstone, skip: 0
+//                                tombstone: 0
 //       20    4 payload_crc      CRC-32C of the payload
 //       24    4 reserved         0
 //       28    4 header_crc       CRC-32C of bytes 0..27
 //
-// Items get consecutive seqs. The other two kinds close a batch whose writer died (pipe_writer.h)
-// and carry the seq of the batch's last item:
-// - tombstone (written into the pipe): "every item up to seq that you have not seen is lost";
-//   the reader that meets it counts the loss.
-// - skip (placed straight into staging by the process that repaired the writer lock, which
-//   already counted the loss): "items up to seq will never come"; the reader just moves past.
+// Items get consecutive seqs. A tombstone closes a batch whose writer died (pipe_writer.h) and
+// carries the seq of the batch's last item: "no item up to seq that you have not seen yet will
+// ever come". The reader that meets it counts those items lost, except the ones already counted
+// (Ledger::accounted_through).
 //
 // Bytes from the pipe are untrusted: DecodeHeader checks everything a reader relies on before
 // the reader believes a length. A reader that finds garbage scans forward for the next header
@@ -40,7 +38,7 @@ inline constexpr uint32_t kFrameMagic = 0x31464354;
 inline constexpr uint16_t kFrameVersion = 1;
 inline constexpr size_t kFrameHeaderBytes = 32;
 
-enum class FrameKind : uint16_t { kItem = 1, kTombstone = 2, kSkip = 3 };
+enum class FrameKind : uint16_t { kItem = 1, kTombstone = 2 };
 
 struct FrameHeader {
   FrameKind kind = FrameKind::kItem;

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "channel/internal/fault_injection.h"
 #include "channel/internal/process_registry.h"
 
 namespace channel {
@@ -108,6 +109,7 @@ absl::Status PipeQueue::Put(size_t payload_bytes, absl::FunctionRef<void(char*)>
   if (!slot.ok()) return slot.status();
   absl::Status reserved = Reserve(*slot, deadline);
   if (!reserved.ok()) return reserved;
+  CHANNEL_FAULT_POINT("put.reserved");
   feeder_.Append(*slot, payload_bytes, encode, shared_from_this());
   return absl::OkStatus();
 }
@@ -173,6 +175,11 @@ absl::StatusOr<Payload> PipeQueue::Get(const Deadline& deadline) {
 int64_t PipeQueue::qsize() {
   MaybeReap();
   return accounts_.items();
+}
+
+int64_t PipeQueue::unfinished() {
+  MaybeReap();
+  return accounts_.unfinished();
 }
 
 QueueStats PipeQueue::stats() {

@@ -65,6 +65,7 @@ class PipeQueue final : public QueueBackend,
   absl::Status JoinThread() override;
   void CancelJoinThread() override { cancelled_ = true; }
   absl::Status TaskDone() override;
+  int64_t unfinished() override;
   absl::Status Join(const Deadline& deadline) override;
   void Release() override;
 

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <atomic>
 
+#include "channel/internal/fault_injection.h"
 #include "channel/internal/frame.h"
 
 namespace channel {
@@ -17,6 +18,12 @@ namespace {
 // Staging grows past this only when a frame needs it; below it, compaction keeps the touched
 // pages (and so every process's RSS) small.
 constexpr uint64_t kSoftStagingBytes = 1 << 20;
+
+// Items in [read_seq, end) that will never arrive and were not counted lost yet.
+uint64_t Unaccounted(const Ledger& l, uint64_t end) {
+  const uint64_t from = std::max(l.read_seq, l.accounted_through + 1);
+  return end > from ? end - from : 0;
+}
 
 void CountResync(Accounts& accounts) {
   accounts
@@ -68,13 +75,14 @@ bool PipeReader::Pump(Payload* out) {
     uint64_t need;
     if (avail >= kFrameHeaderBytes) {
       absl::StatusOr<FrameHeader> h = DecodeHeader(s + r.head, max_payload);
-      if (!h.ok()) {
+      // A seq never handed out cannot come from a writer of this queue: garbage, whatever its
+      // checksums say (believing it would wreck the ledger's arithmetic).
+      if (!h.ok() || h->seq == 0 || h->seq >= LoadRelaxed(q_->writer.next_seq)) {
         Resync();
         continue;
       }
-      if (h->kind != FrameKind::kItem) {
-        if (h->kind == FrameKind::kTombstone) ApplyTombstone(h->seq);
-        else ApplySkip(h->seq);
+      if (h->kind == FrameKind::kTombstone) {
+        ApplyTombstone(h->seq);
         SetCursors(r.head + kFrameHeaderBytes, r.tail);
         continue;
       }
@@ -112,10 +120,11 @@ bool PipeReader::Deliver(uint64_t seq, const char* payload, uint32_t bytes, Payl
   memcpy(out->words.get(), payload, bytes);
   StoreRelease(r.taking_seq, seq);
   std::atomic_thread_fence(std::memory_order_release);
+  CHANNEL_FAULT_POINT("reader.before_commit");
   accounts_
       .Transact(Deadline::Never(), -1,
                 [seq](Ledger& l, SlotCounters*) {
-                  const uint64_t gap = seq - l.read_seq;  // items that can never arrive
+                  const uint64_t gap = Unaccounted(l, seq);  // items that can never arrive
                   l.items -= 1 + static_cast<int64_t>(gap);
                   l.unfinished -= static_cast<int64_t>(gap);
                   l.items_lost += gap;
@@ -123,7 +132,9 @@ bool PipeReader::Deliver(uint64_t seq, const char* payload, uint32_t bytes, Payl
                   return true;
                 })
       .IgnoreError();
+  CHANNEL_FAULT_POINT("reader.after_commit");
   SetCursors(r.head + kFrameHeaderBytes + bytes, r.tail);
+  CHANNEL_FAULT_POINT("reader.after_advance");
   StoreRelease(r.taking_seq, uint64_t{0});
   return true;
 }
@@ -133,7 +144,7 @@ void PipeReader::ApplyTombstone(uint64_t seq) {
       .Transact(Deadline::Never(), -1,
                 [seq](Ledger& l, SlotCounters*) {
                   if (seq < l.read_seq) return false;  // nothing left of that batch is missing
-                  const uint64_t lost = seq + 1 - l.read_seq;
+                  const uint64_t lost = Unaccounted(l, seq + 1);
                   l.items -= static_cast<int64_t>(lost);
                   l.unfinished -= static_cast<int64_t>(lost);
                   l.items_lost += lost;
@@ -143,18 +154,7 @@ void PipeReader::ApplyTombstone(uint64_t seq) {
       .IgnoreError();
 }
 
-void PipeReader::ApplySkip(uint64_t seq) {
-  accounts_
-      .Transact(Deadline::Never(), -1,
-                [seq](Ledger& l, SlotCounters*) {
-                  if (seq < l.read_seq) return false;
-                  l.read_seq = seq + 1;  // the loss was counted by whoever wrote the skip
-                  return true;
-                })
-      .IgnoreError();
-}
-
-absl::StatusOr<uint64_t> PipeReader::AbsorbTornBatch(uint64_t first, uint64_t last) {
+absl::Status PipeReader::AbsorbTornBatch(uint64_t first, uint64_t last, int slot) {
   RobustLock lock;
   absl::Status s = lock.Acquire(&q_->reader.mu, Deadline::Never(), [this] { Repair(); });
   if (!s.ok()) return s;
@@ -164,9 +164,11 @@ absl::StatusOr<uint64_t> PipeReader::AbsorbTornBatch(uint64_t first, uint64_t la
       r.tail + kFrameHeaderBytes > cap) {
     return absl::UnavailableError("staging cannot hold the pipe's contents");
   }
-  // The batch's frames arrived in order: its complete prefix is either taken already or whole in
-  // staging; everything after the first torn frame is lost.
-  uint64_t complete = LoadRelaxed(q_->accounts.ledger.read_seq) - 1;
+  // Every item written so far is now taken, whole in staging, or never coming. Count the whole
+  // ones that readers have not accounted for yet; the rest, up to `last`, are lost.
+  const Ledger& ledger = q_->accounts.ledger;
+  const uint64_t from = std::max(LoadRelaxed(ledger.read_seq), LoadRelaxed(ledger.accounted_through) + 1);
+  uint64_t present = 0;
   const char* s_base = q_->staging();
   for (uint64_t p = r.head; p + kFrameHeaderBytes <= r.tail;) {
     absl::StatusOr<FrameHeader> h = DecodeHeader(s_base + p, q_->header.max_message_bytes);
@@ -175,19 +177,36 @@ absl::StatusOr<uint64_t> PipeReader::AbsorbTornBatch(uint64_t first, uint64_t la
       continue;
     }
     if (p + h->frame_bytes() > r.tail) break;
-    if (h->kind == FrameKind::kItem && h->seq >= first && h->seq <= last &&
+    if (h->kind == FrameKind::kItem && h->seq >= from && h->seq <= last &&
         VerifyPayload(*h, s_base + p + kFrameHeaderBytes).ok()) {
-      complete = std::max(complete, h->seq);
+      ++present;
     }
     p += h->frame_bytes();
   }
-  complete = std::min(std::max(complete, first - 1), last);
-  FrameHeader skip;
-  skip.kind = FrameKind::kSkip;
-  skip.seq = last;
-  EncodeHeader(skip, q_->staging() + r.tail);
+  const uint64_t lost = last >= from ? last - from + 1 - std::min(present, last - from + 1) : 0;
+  // Under the reader lock, so no reader can count a gap in between.
+  accounts_
+      .Transact(Deadline::Never(), slot,
+                [first, last, lost](Ledger& l, SlotCounters* c) {
+                  if (c != nullptr && c->sent_through < last) {
+                    c->unsent -= static_cast<int64_t>(last - first + 1);
+                    c->sent_through = last;
+                  }
+                  if (l.accounted_through >= last) return c != nullptr;  // counted already
+                  ++l.torn_writes;
+                  l.items -= static_cast<int64_t>(lost);
+                  l.unfinished -= static_cast<int64_t>(lost);
+                  l.items_lost += lost;
+                  l.accounted_through = last;
+                  return true;
+                })
+      .IgnoreError();
+  FrameHeader tombstone;
+  tombstone.kind = FrameKind::kTombstone;
+  tombstone.seq = last;
+  EncodeHeader(tombstone, q_->staging() + r.tail);
   SetCursors(r.head, r.tail + kFrameHeaderBytes);
-  return last - complete;
+  return absl::OkStatus();
 }
 
 void PipeReader::Resync() {
@@ -211,6 +230,7 @@ bool PipeReader::ReadMore(uint64_t need) {
     StoreRelease(r.journal_active, 1u);
     std::atomic_thread_fence(std::memory_order_release);
     memcpy(s, s + r.head, len);
+    CHANNEL_FAULT_POINT("reader.compacting");
     StoreRelease(r.head, uint64_t{0});
     StoreRelease(r.tail, len);
     StoreRelease(r.journal_active, 0u);
@@ -225,6 +245,7 @@ bool PipeReader::ReadMore(uint64_t need) {
   do {
     n = read(fd_, s + r.tail, want);
   } while (n < 0 && errno == EINTR);
+  if (n > 0) CHANNEL_FAULT_POINT("reader.after_read");
   if (n > 0) SetCursors(r.head, r.tail + static_cast<uint64_t>(n));
   StoreRelease(r.reading, 0u);
   return n > 0;
@@ -292,7 +313,7 @@ void PipeReader::ExtendTailAfterCrash() {
       if (p >= r.tail && item && h->seq != last + 1) break;
       if (item && !VerifyPayload(*h, s + p + kFrameHeaderBytes).ok()) break;
     }
-    if (item) last = std::max(last, h->seq);
+    last = std::max(last, h->seq);  // tombstones too: the stream continues after their seq
     p = end;
   }
   if (p > r.tail) SetCursors(r.head, p);

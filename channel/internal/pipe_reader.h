@@ -71,10 +71,11 @@ class PipeReader {
   bool DrainPipeLocked();
 
   // For the writer lock's repair (pipe_writer.h), with no write in progress: drains the pipe,
-  // finds how much of the dead batch [first, last] arrived whole (taken already, or complete in
-  // staging), closes the batch with a skip frame at the end of staging, and returns how many of
-  // its items are lost. kUnavailable if staging has no room for the whole pipe.
-  absl::StatusOr<uint64_t> AbsorbTornBatch(uint64_t first, uint64_t last);
+  // so that staging holds every item written so far; counts every item up to `last` that is
+  // neither taken nor whole in staging as lost, and — in the same Accounts transaction — releases
+  // the dead batch [first, last] from `slot` (-1: none). Then closes the batch with a tombstone at
+  // the end of staging. kUnavailable if staging has no room for the whole pipe.
+  absl::Status AbsorbTornBatch(uint64_t first, uint64_t last, int slot);
 
  private:
   // Everything below runs under the reader lock.
@@ -85,7 +86,6 @@ class PipeReader {
   void SetCursors(uint64_t head, uint64_t tail);
   void Resync();
   void ApplyTombstone(uint64_t seq);
-  void ApplySkip(uint64_t seq);
   bool Deliver(uint64_t seq, const char* payload, uint32_t bytes, Payload* out);
 
   SharedQueue* q_;

@@ -9,6 +9,7 @@
 #include <atomic>
 
 #include "absl/strings/str_cat.h"
+#include "channel/internal/fault_injection.h"
 #include "channel/internal/frame.h"
 
 namespace channel {
@@ -36,8 +37,10 @@ absl::Status PipeWriter::WriteBatch(int slot, char* buf, size_t bytes, int64_t c
   StoreRelease(w.in_write_first, first);
   std::atomic_thread_fence(std::memory_order_release);
   StoreRelease(w.next_seq, last + 1);
+  CHANNEL_FAULT_POINT("writer.before_write");
 
   const absl::Status written = WriteAll(buf, bytes);
+  CHANNEL_FAULT_POINT("writer.after_write");
   if (written.ok()) {
     StoreRelease(w.done_seq, last);
     accounts_
@@ -51,6 +54,7 @@ absl::Status PipeWriter::WriteBatch(int slot, char* buf, size_t bytes, int64_t c
   } else {
     CloseBatch(first, last, slot);
   }
+  CHANNEL_FAULT_POINT("writer.after_accounts");
   StoreRelease(w.in_write_first, uint64_t{0});
   return written;
 }
@@ -66,6 +70,7 @@ absl::Status PipeWriter::WriteAll(const char* data, size_t bytes) {
     data += n;
     bytes -= static_cast<size_t>(n);
     q_->data_ready.event.Signal();
+    if (bytes > 0) CHANNEL_FAULT_POINT("writer.between_pieces");
   }
   return absl::OkStatus();
 }
@@ -85,24 +90,22 @@ void PipeWriter::CloseBatch(uint64_t first, uint64_t last, int slot) {
   // Readers now treat an incomplete frame of the batch, once the pipe is drained, as torn.
   StoreRelease(w.done_seq, std::max(LoadRelaxed(w.done_seq), last));
   if (slot < 0 || slot >= kMaxSlots) slot = -1;  // only a corrupted file gets here
-  absl::StatusOr<uint64_t> lost = reader_->AbsorbTornBatch(first, last);
-  if (!lost.ok()) w.tombstone_due = std::max(w.tombstone_due, last);  // readers count it
-  const uint64_t lost_now = lost.ok() ? *lost : 0;
-  accounts_
-      .Transact(Deadline::Never(), slot,
-                [first, last, lost_now](Ledger& l, SlotCounters* c) {
-                  if (c != nullptr) {
-                    if (c->sent_through >= last) return false;  // its own bookkeeping finished
+  if (!reader_->AbsorbTornBatch(first, last, slot).ok()) {
+    // Staging is full: release the slot's reservations here, and let the reader that reaches the
+    // tombstone count what is lost.
+    w.tombstone_due = std::max(w.tombstone_due, last);
+    accounts_
+        .Transact(Deadline::Never(), slot,
+                  [first, last](Ledger& l, SlotCounters* c) {
+                    if (c == nullptr || c->sent_through >= last) return false;
                     c->unsent -= static_cast<int64_t>(last - first + 1);
                     c->sent_through = last;
-                  }
-                  ++l.torn_writes;
-                  l.items -= static_cast<int64_t>(lost_now);
-                  l.unfinished -= static_cast<int64_t>(lost_now);
-                  l.items_lost += lost_now;
-                  return true;
-                })
-      .IgnoreError();
+                    ++l.torn_writes;
+                    return true;
+                  })
+        .IgnoreError();
+  }
+  CHANNEL_FAULT_POINT("writer.batch_closed");
   q_->space_free.event.Signal();
   q_->all_done.event.Signal();
   q_->data_ready.event.Signal();

@@ -8,7 +8,8 @@
 // - after writing, done_seq = last, then the slot's unsent count drops (an Accounts transaction,
 //   made idempotent by the slot's sent_through);
 // - the next holder of a lock whose owner died closes the batch (CloseBatch): it drains the pipe
-//   into staging, counts how much of the batch arrived whole, places a skip frame behind it and,
+//   into staging, counts what of everything written so far arrived whole, places a tombstone
+//   behind it and,
 //   in one Accounts transaction, releases the slot's reservations and counts the rest as lost —
 //   so qsize and a bounded queue's free slots are right at once, whether or not anyone reads.
 //   If staging cannot take the pipe's contents, it writes a tombstone instead and the reader that

@@ -84,6 +84,9 @@ struct Ledger {
   int64_t items;         // qsize: reserved by Put, released when a reader takes or loses the item
   int64_t unfinished;    // JoinableQueue: items put and not yet marked done
   uint64_t read_seq;     // the next item seq a reader expects
+  // Every missing item (never to arrive) with a seq <= accounted_through was already counted
+  // lost, by the repair of a dead writer's batch; readers count only the ones above it.
+  uint64_t accounted_through;
   uint64_t items_lost;      // items that will never be delivered (deaths, torn frames)
   uint64_t resyncs;         // times a reader skipped garbage to find the next frame
   uint64_t torn_writes;     // writer deaths inside the writer lock that were repaired
