@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -14,6 +15,7 @@
 #include <exception>
 #include <iostream>
 #include <mutex>
+#include <new>
 #include <set>
 #include <thread>
 #include <utility>
@@ -50,6 +52,8 @@ namespace {
 
 // Daemon children are forked by this thread, which lives as long as the process: their
 // PR_SET_PDEATHSIG then fires when the parent process dies, not when some starting thread ends.
+// The spawner is per process: a forked child (which has no spawner thread) starts afresh, and
+// never terminates its parent's daemons when it exits.
 class DaemonSpawner {
  public:
   static DaemonSpawner& Get() {
@@ -60,6 +64,10 @@ class DaemonSpawner {
   // Forks on the spawner thread; returns the child's pid or -errno.
   pid_t Spawn(const std::function<int()>* target) {
     std::unique_lock<std::mutex> lock(mu_);
+    if (!running_) {
+      running_ = true;
+      std::thread(&DaemonSpawner::Loop, this).detach();
+    }
     done_cv_.wait(lock, [this] { return request_ == nullptr; });
     request_ = target;
     result_ready_ = false;
@@ -81,9 +89,10 @@ class DaemonSpawner {
   }
 
  private:
-  DaemonSpawner() {
-    std::thread(&DaemonSpawner::Loop, this).detach();
+  DaemonSpawner() : owner_(getpid()) {
     atexit([] { Get().TerminateAll(); });
+    pthread_atfork([] { Get().mu_.lock(); }, [] { Get().mu_.unlock(); },
+                   [] { Get().ForgetAfterFork(); });
   }
 
   void Loop() {
@@ -102,17 +111,32 @@ class DaemonSpawner {
     }
   }
 
+  // In a forked child, on the forking thread, which holds mu_ (atfork prepare).
+  void ForgetAfterFork() {
+    new (&work_cv_) std::condition_variable();  // may count the parent's spawner thread
+    new (&done_cv_) std::condition_variable();
+    running_ = false;
+    request_ = nullptr;
+    result_ready_ = false;
+    live_.clear();  // the parent's daemons are not this process's to terminate
+    owner_ = getpid();
+    mu_.unlock();
+  }
+
   void TerminateAll() {
     std::lock_guard<std::mutex> lock(mu_);
+    if (getpid() != owner_) return;
     for (pid_t pid : live_) kill(pid, SIGTERM);
   }
 
   std::mutex mu_;
   std::condition_variable work_cv_;
   std::condition_variable done_cv_;
+  bool running_ = false;
   const std::function<int()>* request_ = nullptr;
   bool result_ready_ = false;
   pid_t result_ = 0;
+  pid_t owner_;
   std::set<pid_t> live_;
 };
 
@@ -199,6 +223,10 @@ absl::Status Process::Start() {
   if (state_ == nullptr) return absl::FailedPreconditionError("this Process was moved from");
   std::lock_guard<std::mutex> lock(state_->mu);
   if (state_->pid != 0) return absl::FailedPreconditionError("the process was already started");
+  // As CPython does: what this process buffered must not be printed again by the child.
+  std::cout.flush();
+  std::cerr.flush();
+  fflush(nullptr);
   pid_t pid;
   if (state_->daemon) {
     pid = DaemonSpawner::Get().Spawn(&state_->target);
