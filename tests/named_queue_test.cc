@@ -271,4 +271,22 @@ TEST_F(NamedQueueTest, SeparateBinariesShareAJoinableQueue) {
   for (const auto& [id, n] : processed) EXPECT_EQ(n, 1) << id;
 }
 
+TEST_F(NamedQueueTest, SchemaEvolutionWorksInBothDirectionsBetweenBinaries) {
+  // peer_v2 is built with a version of the struct that has two more fields than peer_v1's.
+  const std::string v1 = channel_test::Runfile("tests/evolution/peer_v1");
+  const std::string v2 = channel_test::Runfile("tests/evolution/peer_v2");
+  auto run = [](const std::vector<std::string>& argv, std::string* out) {
+    int fd;
+    const pid_t pid = channel_test::Spawn(argv, &fd);
+    *out = channel_test::ReadAll(fd);
+    return channel_test::WaitChild(pid);
+  };
+  std::string out;
+  ASSERT_EQ(run({v2, "produce", "newer-to-older", "20"}, &out), 0) << out;
+  ASSERT_EQ(run({v1, "consume", "newer-to-older", "20"}, &out), 0) << out;
+  ASSERT_EQ(run({v1, "produce", "older-to-newer", "20"}, &out), 0) << out;
+  ASSERT_EQ(run({v2, "consume", "older-to-newer", "20"}, &out), 0) << out;
+  EXPECT_NE(out.find("order 19 from a v1 producer"), std::string::npos) << out;
+}
+
 }  // namespace
