@@ -42,6 +42,10 @@ ABSL_FLAG(std::string, scenarios, "S1,S2,S3,S4,S5", "comma-separated scenarios t
 ABSL_FLAG(std::string, systems, "typed_channel,bare_pipe,bare_pipe_batched,cpython,boost,zeromq",
           "comma-separated systems to run");
 ABSL_FLAG(std::string, python, "python3", "the CPython interpreter (looked up in PATH)");
+ABSL_FLAG(std::string, s3_pin, "none",
+          "S3 placement: none (the scheduler decides, run by run: a shared CPU gives a few us per "
+          "hop, a cross-CPU wake-up tens of us on a VM), split (client on CPU 0, server on CPU "
+          "1), same (both on CPU 0)");
 ABSL_FLAG(int, timeout_s, 0, "time limit of one repetition, seconds (0: 300, or 60 with --quick)");
 ABSL_FLAG(int, budget_s, 0,
           "once the whole run has taken this long, skip what remains (0: 3600, or 600 with "
@@ -142,6 +146,17 @@ int Main(int argc, char** argv) {
   Params params = quick ? Params::Quick() : Params::Full();
   if (absl::GetFlag(FLAGS_timeout_s) > 0)
     params.run_timeout = absl::Seconds(absl::GetFlag(FLAGS_timeout_s));
+  const std::string pin = absl::GetFlag(FLAGS_s3_pin);
+  if (pin == "split" && sysconf(_SC_NPROCESSORS_ONLN) >= 2) {
+    params.s3_client_cpu = 0;
+    params.s3_server_cpu = 1;
+  } else if (pin == "same" || pin == "split") {
+    params.s3_client_cpu = 0;
+    params.s3_server_cpu = 0;
+  } else if (pin != "none") {
+    fprintf(stderr, "--s3_pin must be split, same or none\n");
+    return 2;
+  }
   const int reps = absl::GetFlag(FLAGS_reps) > 0 ? absl::GetFlag(FLAGS_reps) : (quick ? 1 : 3);
 
   std::set<std::string> wanted_scenarios;

@@ -4,6 +4,7 @@ JoinableQueue (fork start method), the way a Python program would write them.
 
     cpython_baseline.py S1|S2|S3|S4 --messages N --payload BYTES --maxsize M
                         [--warmup W] [--producers P] [--consumers C]
+                        [--client-cpu N --server-cpu M]
 
 A message is the tuple (id, data) with `data` a bytes object of --payload bytes: the Python
 counterpart of demo::Small. Every process waits at a barrier once started; the clock starts when
@@ -21,6 +22,7 @@ import argparse
 import json
 import math
 import multiprocessing as mp
+import os
 import queue
 import sys
 import time
@@ -84,13 +86,20 @@ def run_one_to_one(args):
 
 # ---- S3: ping-pong over two queues ---------------------------------------------------------
 
-def ping_server(requests, replies, total, barrier):
+def pin(cpu):
+    if cpu >= 0:
+        os.sched_setaffinity(0, {cpu})
+
+
+def ping_server(requests, replies, total, cpu, barrier):
+    pin(cpu)
     barrier.wait()
     for _ in range(total):
         replies.put(requests.get())
 
 
-def ping_client(requests, replies, total, warmup, size, barrier, out):
+def ping_client(requests, replies, total, warmup, size, cpu, barrier, out):
+    pin(cpu)
     data = make_payload(size)
     rtts = []
     barrier.wait()
@@ -115,9 +124,11 @@ def run_ping_pong(args):
     barrier = CTX.Barrier(3)
     out = CTX.Array("d", 2, lock=False)
     total = args.warmup + args.messages
-    server = CTX.Process(target=ping_server, args=(requests, replies, total, barrier))
+    server = CTX.Process(target=ping_server,
+                         args=(requests, replies, total, args.server_cpu, barrier))
     client = CTX.Process(target=ping_client,
-                         args=(requests, replies, total, args.warmup, args.payload, barrier, out))
+                         args=(requests, replies, total, args.warmup, args.payload,
+                               args.client_cpu, barrier, out))
     server.start()
     client.start()
     barrier.wait()
@@ -195,6 +206,8 @@ def main():
     parser.add_argument("--warmup", type=int, default=0)
     parser.add_argument("--producers", type=int, default=4)
     parser.add_argument("--consumers", type=int, default=4)
+    parser.add_argument("--client-cpu", type=int, default=-1, help="S3: pin the client")
+    parser.add_argument("--server-cpu", type=int, default=-1, help="S3: pin the server")
     args = parser.parse_args()
     {"S1": run_one_to_one, "S2": run_one_to_one, "S3": run_ping_pong,
      "S4": run_fan_in_out}[args.scenario](args)

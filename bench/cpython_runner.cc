@@ -65,6 +65,8 @@ class CpythonRunner final : public Runner {
         arg("--warmup", p.s3_warmup);
         arg("--payload", static_cast<int64_t>(p.small_payload));
         arg("--maxsize", p.s1_maxsize);
+        arg("--client-cpu", p.s3_client_cpu);
+        arg("--server-cpu", p.s3_server_cpu);
         break;
       case Scenario::kS4:
         arg("--messages", p.s4_messages);

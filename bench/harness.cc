@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/futex.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -300,6 +301,17 @@ absl::StatusOr<CommandResult> RunCommand(const std::vector<std::string>& argv,
 }
 
 // ---- /proc and statistics -----------------------------------------------------------------
+
+absl::Status PinToCpu(int cpu) {
+  if (cpu < 0) return absl::OkStatus();
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  CPU_SET(cpu, &set);
+  if (sched_setaffinity(0, sizeof set, &set) != 0) {
+    return absl::InternalError(absl::StrCat("sched_setaffinity(CPU ", cpu, "): ", strerror(errno)));
+  }
+  return absl::OkStatus();
+}
 
 namespace {
 

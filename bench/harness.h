@@ -161,6 +161,10 @@ absl::StatusOr<CommandResult> RunCommand(const std::vector<std::string>& argv, a
 // Full path of an executable found in PATH, or "" if none.
 std::string FindInPath(const std::string& name);
 
+// Pins the calling thread (and the threads and processes it starts later) to one CPU; cpu < 0
+// does nothing.
+absl::Status PinToCpu(int cpu);
+
 // A field of /proc/<pid>/status in kB ("VmRSS", "VmHWM"); pid 0 is self. -1 if unreadable.
 int64_t ProcStatusKb(pid_t pid, const char* field);
 

@@ -190,7 +190,10 @@ std::string FormatTable(const Results& r, const Params& p, int reps) {
                     absl::StrCat("S2 1 MiB 1->1, ", p.s2_messages, " msgs, maxsize ", p.s2_maxsize),
                     &Sample::value, ThroughputTarget(r, Scenario::kS2, {"boost"}));
   out += CompareRow(r, Scenario::kS3,
-                    absl::StrCat("S3 ping-pong p50, ", p.s3_roundtrips, " round trips"),
+                    absl::StrCat("S3 ping-pong p50, ", p.s3_roundtrips, " round trips, ",
+                                 p.s3_client_cpu < 0 ? std::string("unpinned")
+                                                     : absl::StrCat("CPUs ", p.s3_client_cpu, "/",
+                                                                    p.s3_server_cpu)),
                     &Sample::p50_us, LatencyTarget(r));
   out += CompareRow(r, Scenario::kS3, "S3 ping-pong p99", &Sample::p99_us, "");
   out += CompareRow(r, Scenario::kS4,

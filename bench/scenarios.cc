@@ -194,6 +194,8 @@ absl::StatusOr<Sample> RunPingPong(System& system, const ChannelSpec& spec, cons
 
   absl::StatusOr<pid_t> server = fleet.Spawn([&] {
     return RunChild(*control, [&]() -> absl::Status {
+      absl::Status pinned = PinToCpu(params.s3_server_cpu);
+      if (!pinned.ok()) return pinned;
       absl::StatusOr<std::unique_ptr<Endpoint>> ep = ln.OpenServer();
       if (!ep.ok()) return ep.status();
       control->ReadyThenWaitForGo();
@@ -214,6 +216,8 @@ absl::StatusOr<Sample> RunPingPong(System& system, const ChannelSpec& spec, cons
 
   absl::StatusOr<pid_t> client = fleet.Spawn([&] {
     return RunChild(*control, [&]() -> absl::Status {
+      absl::Status pinned = PinToCpu(params.s3_client_cpu);
+      if (!pinned.ok()) return pinned;
       absl::StatusOr<std::unique_ptr<Endpoint>> ep = ln.OpenClient();
       if (!ep.ok()) return ep.status();
       std::vector<double> rtt_us;

@@ -28,6 +28,11 @@ struct Params {
   int64_t s2_maxsize = 16;
   int64_t s3_roundtrips = 20000;
   int64_t s3_warmup = 1000;  // round trips before measuring
+  // CPUs the S3 client and server (and their threads) are pinned to; -1: not pinned. Unpinned,
+  // the scheduler decides whether the two share a CPU (a wake-up then costs a few us) or not
+  // (a cross-CPU wake-up: tens of us on a VM), and the result flips between the two.
+  int s3_client_cpu = -1;
+  int s3_server_cpu = -1;
   int64_t s4_messages = 400000;
   int64_t s4_maxsize = 1000;
   int s4_producers = 4;

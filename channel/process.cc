@@ -123,10 +123,24 @@ class DaemonSpawner {
     mu_.unlock();
   }
 
+  // At normal exit, as CPython does: SIGTERM every daemon, then give them a moment to finish
+  // (up to a second in all) before this process's death SIGKILLs the rest (PR_SET_PDEATHSIG).
   void TerminateAll() {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (getpid() != owner_) return;
-    for (pid_t pid : live_) kill(pid, SIGTERM);
+    std::set<pid_t> live;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (getpid() != owner_) return;
+      live = live_;
+    }
+    for (pid_t pid : live) kill(pid, SIGTERM);
+    const internal::Deadline deadline = internal::Deadline::After(absl::Seconds(1));
+    for (pid_t pid : live) {
+      const int pidfd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
+      if (pidfd < 0) continue;
+      pollfd p{pidfd, POLLIN, 0};
+      poll(&p, 1, static_cast<int>(deadline.RemainingNanos() / 1000000));
+      close(pidfd);
+    }
   }
 
   std::mutex mu_;
@@ -214,6 +228,7 @@ void Process::Finish() {
 }
 
 Process& Process::set_daemon(bool daemon) {
+  if (state_ == nullptr) return *this;  // moved from
   std::lock_guard<std::mutex> lock(state_->mu);
   if (state_->pid == 0) state_->daemon = daemon;
   return *this;

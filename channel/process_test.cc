@@ -4,6 +4,7 @@
 // the child flushing its queue items before it exits.
 #include "channel/process.h"
 
+#include <poll.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
@@ -288,12 +289,20 @@ std::function<int()> ReportingDaemon(int fd) {
     g_term_fd = fd;
     signal(SIGTERM, OnTerm);
     WriteValue(fd, char{'R'});
-    for (;;) pause();
+    // Not pause(): ThreadSanitizer delivers signals to handlers only at intercepted calls,
+    // and pause() is not one, so the handler would never run under --config=tsan.
+    for (;;) poll(nullptr, 0, 100);
     return 0;
   };
 }
 
 TEST(ProcessTest, DaemonGetsSigtermWhenItsHandleIsDestroyed) {
+#if defined(__SANITIZE_THREAD__)
+  // Under ThreadSanitizer a child forked from a multi-threaded process runs with TSan's
+  // interceptors disabled, and TSan's signal trampoline then never runs the handler. See
+  // DaemonHandleDestructionStopsItPromptly for what is checked there.
+  GTEST_SKIP() << "signal handlers do not run in TSan children forked after threads";
+#endif
   TestPipe report;
   pid_t child;
   {
@@ -309,6 +318,34 @@ TEST(ProcessTest, DaemonGetsSigtermWhenItsHandleIsDestroyed) {
   ASSERT_TRUE(ReadValue(report.r, &c, kLong));
   EXPECT_EQ(c, 'T');
   EXPECT_TRUE(Reaped(child)) << "destruction also waited for it";
+}
+
+TEST(ProcessTest, DaemonHandleDestructionStopsItPromptly) {
+  // With SIGTERM's default action, the daemon dies at once; without the SIGTERM the handle's
+  // destructor would wait 5 s before falling back to SIGKILL.
+  TestPipe ready;
+  const int ready_w = ready.w;
+  pid_t child;
+  absl::Duration destruction;
+  {
+    Process p([ready_w] {
+      WriteValue(ready_w, char{'R'});
+      for (;;) poll(nullptr, 0, 100);
+      return 0;
+    });
+    p.set_daemon(true);
+    ASSERT_TRUE(p.Start().ok());
+    child = p.pid();
+    char c;
+    ASSERT_TRUE(ReadValue(ready.r, &c, kLong));
+    const absl::Time start = absl::Now();
+    {
+      Process gone = std::move(p);
+    }
+    destruction = absl::Now() - start;
+  }
+  EXPECT_LT(destruction, absl::Seconds(4)) << "the daemon was not stopped by SIGTERM";
+  EXPECT_TRUE(Reaped(child));
 }
 
 // Runs process_test_helper (see there) as a fresh program with this process as subreaper, so

@@ -11,6 +11,7 @@
 //   MODE=exit-slow  as exit, but the daemon's SIGTERM handler needs 300 ms of cleanup.
 // The daemon writes 'T' to REPORT_FD when its SIGTERM handler has finished its cleanup, then
 // _exit(0)s; it blocks otherwise.
+#include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +28,9 @@ namespace {
 
 int g_report_fd = -1;
 bool g_slow = false;
+// The daemon's handle: never destroyed (that would SIGTERM the daemon); global so that it stays
+// reachable (no leak report) after the thread that made it has exited.
+channel::Process* g_daemon = nullptr;
 
 void OnTerm(int) {
   if (g_slow) {
@@ -52,14 +56,16 @@ int main(int argc, char** argv) {
 
   pid_t daemon_pid = 0;
   std::thread starter([&daemon_pid, ready_w] {
-    auto* daemon = new channel::Process([ready_w] {
+    g_daemon = new channel::Process([ready_w] {
       signal(SIGTERM, OnTerm);
       channel::testing::WriteValue(ready_w, char{'R'});
-      for (;;) pause();
+      // Not pause(): ThreadSanitizer delivers signals to handlers only at intercepted calls,
+      // and pause() is not one, so the handler would never run under --config=tsan.
+      for (;;) poll(nullptr, 0, 100);
       return 0;
     });
-    daemon->set_daemon(true);
-    if (daemon->Start().ok()) daemon_pid = daemon->pid();
+    g_daemon->set_daemon(true);
+    if (g_daemon->Start().ok()) daemon_pid = g_daemon->pid();
   });
   starter.join();
   if (daemon_pid <= 0) return 101;

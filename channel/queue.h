@@ -5,13 +5,16 @@
 //   options.maxsize = 100;
 //   auto q = channel::Queue<demo::Job>::Create(options);
 //   channel::Process worker([&q] {
-//     while (auto job = q->Get(absl::Seconds(5))) Handle(**job);
-//     return 0;
+//     for (;;) {
+//       absl::StatusOr<channel::Message<demo::Job>> job = q->Get(absl::Seconds(5));
+//       if (!job.ok()) return channel::IsEmpty(job.status()) ? 0 : 1;
+//       Handle((*job)->getId());
+//     }
 //   });
 //   worker.Start();
 //   capnp::MallocMessageBuilder b;
 //   b.initRoot<demo::Job>().setId(1);
-//   q->Put(b);                                // serialized now; `b` may be reused at once
+//   absl::Status s = q->Put(b);               // serialized now; `b` may be reused at once
 //
 // Put serializes the message and hands it to this handle's feeder thread, which writes it into
 // the queue's pipe; Get takes exactly one item. Every process on the queue sees the same bound

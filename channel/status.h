@@ -4,7 +4,7 @@
 //   kResourceExhausted  Put: the queue stayed full until the timeout        -> IsFull()
 //   kUnavailable        Get: the queue stayed empty until the timeout       -> IsEmpty()
 //   kFailedPrecondition Put/Get: the handle was closed                      -> IsClosed()
-//   kInvalidArgument    Put: message too large, or not a message of type T; bad queue name
+//   kInvalidArgument    Put: message too large, or without a struct root; bad options or name
 //   kDataLoss           a corrupt queue file or message was received
 // Other calls use kFailedPrecondition for their own preconditions (Open of a different type or
 // kind, JoinThread before Close, Process::Join before Start), so IsClosed() is only meaningful on

@@ -3,7 +3,7 @@
 // The input is written into the pipe of a fresh anonymous SharedQueue; PipeReader::TryTake is
 // called until it has nothing more, first while the writers are (as far as the reader knows)
 // still writing (done_seq = 0: incomplete frames are waited for), then once they are all done
-// (done_seq = max: incomplete frames are torn and skipped). Every payload taken is decoded with
+// (done_seq = every seq handed out: incomplete frames are torn and skipped). Every payload taken is decoded with
 // OpenPayload and read generically. Must never crash, hang or allocate without bound, and the
 // reader's shared state must be consistent after every call.
 #include <fcntl.h>
@@ -69,16 +69,18 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (n <= 0) break;
     written += static_cast<size_t>(n);
   }
-  // Whatever the input claims, items are accounted as if this many had been put.
+  // Whatever the input claims, items are accounted as if this many had been put (seqs
+  // 1..2^20 handed out; frames with other seqs are garbage to the reader).
   q->accounts.ledger.items = 1 << 20;
   q->accounts.ledger.unfinished = 1 << 20;
+  q->writer.next_seq = (uint64_t{1} << 20) + 1;
   {
     PipeReader reader(q, pipe->read_fd);
     q->writer.done_seq = 0;
     Drain(q, reader, written);
     reader.Maintain();
     channel::fuzz::CheckReaderState(q);
-    q->writer.done_seq = UINT64_MAX;
+    q->writer.done_seq = q->writer.next_seq - 1;
     Drain(q, reader, written);
     // Everything was read: nothing complete may be left behind.
     Payload payload;

@@ -91,8 +91,9 @@ void FrameSeeds() {
            Item(3, JobPayload(3, "", 64)));
   Save("frame_fuzz", "tombstone_then_item",
        Frame(FrameKind::kTombstone, 2) + Item(3, JobPayload(3, "after a tombstone")));
-  Save("frame_fuzz", "skip_then_items",
-       Item(1, JobPayload(1, "x")) + Frame(FrameKind::kSkip, 3) + Item(4, JobPayload(4, "y")));
+  Save("frame_fuzz", "item_tombstone_items",
+       Item(1, JobPayload(1, "x")) + Frame(FrameKind::kTombstone, 3) + Item(4, JobPayload(4, "y")) +
+           Item(5, JobPayload(5, "z")));
   Save("frame_fuzz", "garbage_between",
        "garbage!" + Item(1, JobPayload(1, "a")) + "junk bytes" + Item(2, JobPayload(2, "b")));
   const std::string big = Item(1, JobPayload(1, "torn", 200));

@@ -121,6 +121,31 @@ TEST_F(NamedQueueTest, ItemsPersistWhileNoProcessHasTheQueueOpen) {
   EXPECT_TRUE(q->empty());
 }
 
+TEST_F(NamedQueueTest, ProducerExitsWithMoreThanTheFifoHoldsAndNoReader) {
+  // 8 MiB in 64 KiB items: far more than a FIFO buffers. The exiting producer must neither hang
+  // nor lose them.
+  constexpr int kItems = 128;
+  const pid_t producer = channel_test::ForkChild([] {
+    auto q = Queue<demo::Job>::CreateNamed("big");
+    if (!q.ok()) return 1;
+    for (int i = 0; i < kItems; ++i) {
+      JobMessage m(i, "", 64 << 10);
+      if (!q->Put(m.builder).ok()) return 2;
+    }
+    exit(0);
+  });
+  ASSERT_EQ(channel_test::WaitChild(producer, absl::Seconds(60)), 0);
+  auto q = Queue<demo::Job>::Open("big");
+  ASSERT_TRUE(q.ok()) << q.status();
+  EXPECT_EQ(q->qsize(), kItems);
+  for (int i = 0; i < kItems; ++i) {
+    auto m = q->Get(absl::Seconds(10));
+    ASSERT_TRUE(m.ok()) << i << ": " << m.status();
+    ASSERT_EQ((*m)->getId(), static_cast<uint64_t>(i));
+    ASSERT_TRUE(channel_test::DataMatches(i, (*m)->getData()));
+  }
+}
+
 TEST_F(NamedQueueTest, PersistsAcrossCloseAndReopenInOneProcess) {
   {
     auto q = Queue<demo::Job>::CreateNamed("reopen");

@@ -1,6 +1,7 @@
 #include "channel/internal/capnp_codec.h"
 
 #include <cstring>
+#include <limits>
 #include <vector>
 
 #include <kj/exception.h>
@@ -75,8 +76,9 @@ absl::StatusOr<std::unique_ptr<capnp::FlatArrayMessageReader>> OpenPayload(
     const Payload& payload) {
   const size_t words = payload.bytes / sizeof(capnp::word);
   capnp::ReaderOptions options;
-  // Room for the validation pass below plus a few full traversals by the caller; messages up to
-  // the queue's max_message_bytes are accepted even beyond capnp's default 64 MiB.
+  // Room for the validation pass below; messages up to the queue's max_message_bytes are
+  // accepted even beyond capnp's default 64 MiB. Amplified messages (pointers reused to make a
+  // small message traverse as a huge one) exceed it and are refused.
   options.traversalLimitInWords = kBaseTraversalWords + 4 * words;
   try {
     auto reader = std::make_unique<capnp::FlatArrayMessageReader>(
@@ -87,7 +89,11 @@ absl::StatusOr<std::unique_ptr<capnp::FlatArrayMessageReader>> OpenPayload(
     capnp::AnyPointer::Reader root = reader->getRoot<capnp::AnyPointer>();
     if (!root.isStruct()) return absl::DataLossError("received message: root is not a struct");
     root.targetSize();  // walks every pointer: throws now rather than in the caller's reads
-    return reader;
+    // Validated within the limit, so one full traversal costs a bounded amount; the caller may
+    // read its message as often as it likes without running out of budget and throwing.
+    options.traversalLimitInWords = std::numeric_limits<uint64_t>::max();
+    return std::make_unique<capnp::FlatArrayMessageReader>(
+        kj::arrayPtr(reinterpret_cast<const capnp::word*>(payload.words.get()), words), options);
   } catch (const kj::Exception& e) {
     return KjError(absl::StatusCode::kDataLoss, "received a malformed message", e);
   }

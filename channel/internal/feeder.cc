@@ -73,6 +73,12 @@ void Feeder::Close() {
   work_cv_.notify_one();
 }
 
+bool Feeder::WaitWrittenFor(absl::Duration timeout) {
+  std::unique_lock<std::mutex> lock(mu_);
+  return idle_cv_.wait_for(lock, absl::ToChronoNanoseconds(timeout),
+                           [this] { return !started_ || cancelled_; });
+}
+
 absl::Status Feeder::Join() {
   std::thread thread;
   {

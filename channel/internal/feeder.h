@@ -23,6 +23,7 @@
 
 #include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
+#include "absl/time/time.h"
 #include "channel/internal/pipe_writer.h"
 
 namespace channel {
@@ -43,6 +44,9 @@ class Feeder {
   // After Close(): waits until the thread has written everything and exited. The first write
   // error, if one happened (its items were counted lost).
   absl::Status Join();
+  // After Close(): waits up to `timeout` for the thread to finish writing; true if it has (Join
+  // then returns at once).
+  bool WaitWrittenFor(absl::Duration timeout);
   // Drops frames not yet handed to the pipe and returns how many; does not wait for the thread.
   int64_t Cancel();
   // Frames appended and not yet written, including a batch being written.

@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -76,7 +77,9 @@ PipeQueue::PipeQueue(SharedMapping mapping, PipeEnds pipe,
       reader_(q_, pipe.read_fd),
       writer_(q_, pipe.write_fd, pipe.capacity, &reader_),
       feeder_(&writer_),
-      on_release_(std::move(on_release)) {}
+      on_release_(std::move(on_release)),
+      persistent_(q_->header.staging_capacity ==
+                  StagingCapacity(q_->header.max_message_bytes, /*persistent=*/true)) {}
 
 PipeQueue::~PipeQueue() {
   close(pipe_.read_fd);
@@ -269,6 +272,14 @@ void PipeQueue::Shutdown() {
     }
   } else {
     feeder_.Close();
+    // A named queue must keep what this process put even when no reader ever comes, and a full
+    // FIFO would block the feeder for ever: move the FIFO's bytes into staging (which lives in
+    // the queue file) until the feeder is done.
+    while (persistent_ && !feeder_.WaitWrittenFor(absl::ZeroDuration())) {
+      pollfd readable{pipe_.read_fd, POLLIN, 0};
+      poll(&readable, 1, /*ms=*/20);  // bytes arrived, or look at the feeder again
+      reader_.WithLock(Deadline::Never(), [this] { reader_.DrainPipeLocked(); }).IgnoreError();
+    }
   }
   feeder_.Join().IgnoreError();  // a write error was already counted as a loss
   {

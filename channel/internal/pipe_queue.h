@@ -101,6 +101,7 @@ class PipeQueue final : public QueueBackend,
   PipeWriter writer_;
   Feeder feeder_;
   std::function<void(PipeQueue&)> on_release_;
+  const bool persistent_;  // a named queue: keeps its items while no process has it open
   std::atomic<bool> closed_{false};
   std::atomic<bool> cancelled_{false};
   std::mutex slot_mu_;  // guards slot_ and shut_down_
