@@ -411,6 +411,59 @@ TEST_F(DaemonParentTest, DaemonDiesWhenItsParentExitsNormally) {
   daemon_pid_ = -1;
 }
 
+TEST(ProcessTest, DaemonStartInAForkedChildOfADaemonUser) {
+  // (Was known bug 2.) The daemon spawner must work in a child forked (here: by a non-daemon
+  // Process) from a process that had already started daemons.
+  {
+    Process warmup([] { return 0; });  // creates the spawner in this process
+    warmup.set_daemon(true);
+    ASSERT_TRUE(warmup.Start().ok());
+    ASSERT_EQ(*warmup.Join(kLong), 0);
+  }
+  TestPipe report;
+  const int report_w = report.w;
+  Process child([report_w] {
+    Process grandchild([] { return 7; });
+    grandchild.set_daemon(true);
+    if (!grandchild.Start().ok()) return 2;
+    WriteValue(report_w, char{'S'});
+    absl::StatusOr<int> code = grandchild.Join(absl::Seconds(30));
+    return code.ok() && *code == 7 ? 0 : 3;
+  });
+  ASSERT_TRUE(child.Start().ok());
+  char c = 0;
+  EXPECT_TRUE(ReadValue(report.r, &c, absl::Seconds(30)) && c == 'S')
+      << "Process::Start() of a daemon did not return in the forked child";
+  absl::StatusOr<int> code = child.Join(absl::Seconds(30));
+  if (!code.ok()) {
+    kill(child.pid(), SIGKILL);
+    code = child.Join(kLong);
+  }
+  EXPECT_EQ(*code, 0);
+}
+
+TEST_F(DaemonParentTest, DaemonSigtermHandlerFinishesAtTheParentsNormalExit) {
+  // (Was known bug 3.) At a normal exit the parent sends its daemons SIGTERM and gives them a
+  // moment (as CPython joins them) before its own death fires their PR_SET_PDEATHSIG: a handler
+  // with 300 ms of cleanup completes.
+#if defined(__SANITIZE_THREAD__)
+  GTEST_SKIP() << "signal handlers do not run in TSan children forked after threads";
+#endif
+  StartHelper("exit-slow");
+  absl::StatusOr<int> code = WaitChild(helper_, kLong);
+  ASSERT_TRUE(code.ok());
+  EXPECT_EQ(*code, 0);
+  helper_ = -1;
+  char c = 0;
+  EXPECT_TRUE(ReadValue(report_.r, &c, absl::Seconds(30)) && c == 'T')
+      << "the daemon's SIGTERM handler did not finish";
+  ASSERT_TRUE(WaitExited(daemon_pid_, kLong));
+  absl::StatusOr<int> daemon_code = WaitChild(daemon_pid_, kLong);
+  ASSERT_TRUE(daemon_code.ok()) << daemon_code.status();
+  EXPECT_EQ(*daemon_code, 0) << "killed by signal " << -*daemon_code;
+  daemon_pid_ = -1;
+}
+
 capnp::MallocMessageBuilder* SmallMessage(capnp::MallocMessageBuilder& b, uint64_t id) {
   auto m = b.initRoot<demo::Small>();
   m.setId(id);

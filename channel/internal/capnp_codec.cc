@@ -46,10 +46,17 @@ void WriteSegments(kj::ArrayPtr<const kj::ArrayPtr<const capnp::word>> segments,
 absl::StatusOr<kj::ArrayPtr<const kj::ArrayPtr<const capnp::word>>> SegmentsOf(
     capnp::MessageBuilder& message) {
   try {
-    capnp::AnyPointer::Reader root = message.getRoot<capnp::AnyPointer>().asReader();
-    if (root.isNull()) return absl::InvalidArgumentError("the message has no root struct");
-    if (!root.isStruct()) return absl::InvalidArgumentError("the message's root is not a struct");
-    return message.getSegmentsForOutput();
+    kj::ArrayPtr<const kj::ArrayPtr<const capnp::word>> segments = message.getSegmentsForOutput();
+    // The root pointer is the first word of the first segment. Its two low bits are the pointer
+    // kind: 0 struct, 1 list, 2 far (a landing pad, which in a builder always leads to the root
+    // struct), 3 capability. Checking the word is enough and much cheaper than getRoot().
+    uint64_t root = 0;
+    if (segments.size() > 0 && segments[0].size() > 0) memcpy(&root, segments[0].begin(), 8);
+    if (root == 0) return absl::InvalidArgumentError("the message has no root struct");
+    if ((root & 3) == 1 || (root & 3) == 3) {
+      return absl::InvalidArgumentError("the message's root is not a struct");
+    }
+    return segments;
   } catch (const kj::Exception& e) {
     return KjError(absl::StatusCode::kInvalidArgument, "cannot serialize the message", e);
   }
@@ -80,20 +87,20 @@ absl::StatusOr<std::unique_ptr<capnp::FlatArrayMessageReader>> OpenPayload(
   // accepted even beyond capnp's default 64 MiB. Amplified messages (pointers reused to make a
   // small message traverse as a huge one) exceed it and are refused.
   options.traversalLimitInWords = kBaseTraversalWords + 4 * words;
+  const kj::ArrayPtr<const capnp::word> array(
+      reinterpret_cast<const capnp::word*>(payload.words.get()), words);
   try {
-    auto reader = std::make_unique<capnp::FlatArrayMessageReader>(
-        kj::arrayPtr(reinterpret_cast<const capnp::word*>(payload.words.get()), words), options);
-    if (reader->getEnd() != reinterpret_cast<const capnp::word*>(payload.words.get()) + words) {
+    capnp::FlatArrayMessageReader validator(array, options);
+    if (validator.getEnd() != array.end()) {
       return absl::DataLossError("received message: trailing bytes after the last segment");
     }
-    capnp::AnyPointer::Reader root = reader->getRoot<capnp::AnyPointer>();
+    capnp::AnyPointer::Reader root = validator.getRoot<capnp::AnyPointer>();
     if (!root.isStruct()) return absl::DataLossError("received message: root is not a struct");
     root.targetSize();  // walks every pointer: throws now rather than in the caller's reads
     // Validated within the limit, so one full traversal costs a bounded amount; the caller may
     // read its message as often as it likes without running out of budget and throwing.
     options.traversalLimitInWords = std::numeric_limits<uint64_t>::max();
-    return std::make_unique<capnp::FlatArrayMessageReader>(
-        kj::arrayPtr(reinterpret_cast<const capnp::word*>(payload.words.get()), words), options);
+    return std::make_unique<capnp::FlatArrayMessageReader>(array, options);
   } catch (const kj::Exception& e) {
     return KjError(absl::StatusCode::kDataLoss, "received a malformed message", e);
   }

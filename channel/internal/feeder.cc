@@ -1,5 +1,6 @@
 #include "channel/internal/feeder.h"
 
+#include <algorithm>
 #include <cstring>
 #include <new>
 #include <utility>
@@ -11,10 +12,28 @@ namespace channel {
 namespace internal {
 namespace {
 
-// A buffer that once held a huge batch is given back rather than kept for ever.
-constexpr size_t kKeepBufferBytes = 4 << 20;
+// A buffer that once held a huge batch is given back rather than kept for ever; below this, it
+// is kept, so steady traffic (even of large messages) never re-faults its buffer.
+constexpr size_t kKeepBufferBytes = 64 << 20;
 
 }  // namespace
+
+char* Feeder::Buffer::Append(size_t n) {
+  if (size_ + n > capacity_) {
+    const size_t capacity = std::max(size_ + n, std::max<size_t>(2 * capacity_, 64 << 10));
+    std::unique_ptr<char[]> grown(new char[capacity]);  // uninitialised on purpose
+    if (size_ > 0) memcpy(grown.get(), data_.get(), size_);
+    data_ = std::move(grown);
+    capacity_ = capacity;
+  }
+  char* at = data_.get() + size_;
+  size_ += n;
+  return at;
+}
+
+void Feeder::Buffer::Trim(size_t keep) {
+  if (capacity_ > keep) *this = Buffer();
+}
 
 Feeder::~Feeder() {
   std::unique_lock<std::mutex> lock(mu_);
@@ -25,22 +44,23 @@ void Feeder::Append(int slot, size_t payload_bytes, absl::FunctionRef<void(char*
                     const std::shared_ptr<void>& keepalive) {
   std::unique_lock<std::mutex> lock(mu_);
   slot_ = slot;
-  const size_t at = pending_.size();
-  pending_.resize(at + kFrameHeaderBytes + payload_bytes);
-  char* frame = pending_.data() + at;
+  char* frame = pending_.Append(kFrameHeaderBytes + payload_bytes);
   encode(frame + kFrameHeaderBytes);
   FrameHeader h;
   h.payload_bytes = static_cast<uint32_t>(payload_bytes);
   h.payload_crc = Crc32c(frame + kFrameHeaderBytes, payload_bytes);
   EncodeHeader(h, frame);  // seq is stamped by PipeWriter under the writer lock
-  ++pending_count_;
+  // Only the first frame after a swap can find the thread waiting; notify after unlocking, so it
+  // does not wake into a held mutex.
+  const bool was_empty = pending_count_++ == 0;
   if (!started_) {
     // A thread that exited after an earlier Close() has released mu_ for good: reap it.
     if (thread_.joinable()) thread_.join();
     started_ = true;
     thread_ = std::thread(&Feeder::Run, this, keepalive);
   }
-  work_cv_.notify_one();
+  lock.unlock();
+  if (was_empty) work_cv_.notify_one();
 }
 
 void Feeder::Run(std::shared_ptr<void> keepalive) {
@@ -54,8 +74,8 @@ void Feeder::Run(std::shared_ptr<void> keepalive) {
     lock.unlock();
     // writing_ is only touched by this thread until writing_count_ drops back to 0.
     absl::Status s = writer_->WriteBatch(slot, writing_.data(), writing_.size(), writing_count_);
-    writing_.clear();
-    if (writing_.capacity() > kKeepBufferBytes) std::vector<char>().swap(writing_);
+    writing_.Clear();
+    writing_.Trim(kKeepBufferBytes);
     lock.lock();
     if (!s.ok() && error_.ok()) error_ = s;
     writing_count_ = 0;
@@ -101,7 +121,7 @@ int64_t Feeder::Cancel() {
   std::lock_guard<std::mutex> lock(mu_);
   cancelled_ = true;
   const int64_t dropped = std::exchange(pending_count_, 0);
-  pending_.clear();
+  pending_.Clear();
   work_cv_.notify_one();
   idle_cv_.notify_all();
   return dropped;
@@ -119,8 +139,8 @@ void Feeder::ForgetAfterFork() {
   new (&work_cv_) std::condition_variable();
   new (&idle_cv_) std::condition_variable();
   new (&thread_) std::thread();  // the parent's thread id is meaningless here; never join it
-  std::vector<char>().swap(pending_);
-  std::vector<char>().swap(writing_);
+  pending_ = Buffer();
+  writing_ = Buffer();
   pending_count_ = 0;
   writing_count_ = 0;
   slot_ = -1;

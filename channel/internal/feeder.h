@@ -19,7 +19,7 @@
 #include <memory>
 #include <mutex>
 #include <thread>
-#include <vector>
+#include <utility>
 
 #include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
@@ -30,6 +30,29 @@ namespace channel {
 namespace internal {
 
 class Feeder {
+  // A growable byte buffer that, unlike std::vector<char>, does not zero what it grows into:
+  // every byte appended is overwritten by the frame written there at once.
+  class Buffer {
+   public:
+    char* data() { return data_.get(); }
+    size_t size() const { return size_; }
+    // Grows by n bytes and returns where they start.
+    char* Append(size_t n);
+    void Clear() { size_ = 0; }
+    // Gives the memory back if it grew beyond `keep` bytes.
+    void Trim(size_t keep);
+    void swap(Buffer& other) {
+      std::swap(data_, other.data_);
+      std::swap(size_, other.size_);
+      std::swap(capacity_, other.capacity_);
+    }
+
+   private:
+    std::unique_ptr<char[]> data_;
+    size_t size_ = 0;
+    size_t capacity_ = 0;
+  };
+
  public:
   explicit Feeder(PipeWriter* writer) : writer_(writer) {}
   ~Feeder();
@@ -65,10 +88,10 @@ class Feeder {
   mutable std::mutex mu_;
   std::condition_variable work_cv_;
   std::condition_variable idle_cv_;
-  std::vector<char> pending_;  // frames appended since the last swap
+  Buffer pending_;  // frames appended since the last swap
   // The batch the thread is writing. A member, not a local of Run(), so that a forked child
   // (which has no feeder thread) still owns the buffer and can free it.
-  std::vector<char> writing_;
+  Buffer writing_;
   int64_t pending_count_ = 0;
   int64_t writing_count_ = 0;  // frames in the batch the thread is writing
   int slot_ = -1;

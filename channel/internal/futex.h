@@ -21,36 +21,33 @@ void FutexWait(std::atomic<uint32_t>* word, uint32_t expected, int64_t timeout_n
 // Wakes every waiter on the word.
 void FutexWakeAll(std::atomic<uint32_t>* word);
 
-// An event counter in shared memory: waiters register, re-check their condition, then sleep
-// until the counter moves. Signal() bumps the counter and issues the wake syscall only when
-// someone is registered, so the uncontended path costs two atomic operations.
+// An event counter in shared memory. A waiter snapshots the counter, checks its condition, and
+// sleeps only if the counter has not moved since the snapshot; Signal() bumps the counter after
+// the condition changed. `armed` says someone may be asleep: a waiter raises it just before
+// sleeping and the first Signal() after that lowers it and issues the one wake-up syscall, so a
+// signal nobody sleeps through costs two atomic operations.
+//
+// Why no wake-up is lost (all operations seq_cst): if Signal's increment comes before the
+// waiter raises `armed`, it also comes after the waiter's snapshot only if the condition changed
+// after the waiter checked it, and then the kernel sees seq != snapshot and does not sleep; if it
+// comes after, Signal sees `armed` and wakes every sleeper.
 struct SharedEvent {
   std::atomic<uint32_t> seq{0};
-  std::atomic<uint32_t> waiters{0};
+  std::atomic<uint32_t> armed{0};
 
   void Signal() {
     seq.fetch_add(1, std::memory_order_seq_cst);
-    if (waiters.load(std::memory_order_seq_cst) != 0) FutexWakeAll(&seq);
+    if (armed.load(std::memory_order_seq_cst) != 0 &&
+        armed.exchange(0, std::memory_order_seq_cst) != 0) {
+      FutexWakeAll(&seq);
+    }
   }
-};
-
-// RAII registration on a SharedEvent. Usage:
-//   EventWaiter w(&event);
-//   for (;;) { uint32_t v = w.Snapshot(); if (condition()) break; w.Wait(v, slice_ns); }
-class EventWaiter {
- public:
-  explicit EventWaiter(SharedEvent* event) : event_(event) {
-    event_->waiters.fetch_add(1, std::memory_order_seq_cst);
+  uint32_t Snapshot() const { return seq.load(std::memory_order_seq_cst); }
+  // Sleeps unless Signal() was called since `snapshot` was taken (or timeout_ns passes).
+  void Wait(uint32_t snapshot, int64_t timeout_ns) {
+    armed.store(1, std::memory_order_seq_cst);
+    FutexWait(&seq, snapshot, timeout_ns);
   }
-  ~EventWaiter() { event_->waiters.fetch_sub(1, std::memory_order_seq_cst); }
-  EventWaiter(const EventWaiter&) = delete;
-  EventWaiter& operator=(const EventWaiter&) = delete;
-
-  uint32_t Snapshot() const { return event_->seq.load(std::memory_order_seq_cst); }
-  void Wait(uint32_t snapshot, int64_t timeout_ns) { FutexWait(&event_->seq, snapshot, timeout_ns); }
-
- private:
-  SharedEvent* event_;
 };
 
 }  // namespace internal

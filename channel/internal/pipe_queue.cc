@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <new>
+#include <optional>
 #include <utility>
 #include <vector>
 
@@ -86,7 +87,21 @@ PipeQueue::~PipeQueue() {
   close(pipe_.write_fd);
 }
 
+template <typename Attempt>
+std::optional<absl::Status> PipeQueue::WaitFor(SharedEvent* event, const Deadline& deadline,
+                                               Attempt attempt) {
+  for (;;) {
+    const uint32_t snapshot = event->Snapshot();
+    if (std::optional<absl::Status> done = attempt()) return done;
+    if (deadline.expired()) return std::nullopt;
+    event->Wait(snapshot, deadline.RemainingNanos(kReapSliceNs));
+    MaybeReap();
+  }
+}
+
 absl::StatusOr<int> PipeQueue::Slot() {
+  const int cached = slot_.load(std::memory_order_acquire);
+  if (cached >= 0) return cached;
   std::lock_guard<std::mutex> lock(slot_mu_);
   if (slot_ < 0) {
     absl::StatusOr<int> slot = ClaimSlot(q_);
@@ -119,57 +134,44 @@ absl::Status PipeQueue::Put(size_t payload_bytes, absl::FunctionRef<void(char*)>
 
 absl::Status PipeQueue::Reserve(int slot, const Deadline& deadline) {
   const int64_t maxsize = q_->header.maxsize;
-  auto try_reserve = [&]() -> absl::StatusOr<bool> {
-    bool committed = false;
-    absl::Status s = accounts_.Transact(
-        deadline, slot,
-        [maxsize](Ledger& l, SlotCounters* c) {
-          if (maxsize > 0 && l.items >= maxsize) return false;
-          ++l.items;
-          ++l.unfinished;
-          ++c->unsent;
-          return true;
-        },
-        &committed);
-    if (!s.ok()) return s;
-    return committed;
-  };
-  auto full = [&] {
+  auto full = [maxsize] {
     return absl::ResourceExhaustedError(absl::StrCat("the queue is full (maxsize ", maxsize, ")"));
   };
-  absl::StatusOr<bool> r = try_reserve();
-  if (r.ok() && *r) return absl::OkStatus();
-  EventWaiter waiter(&q_->space_free.event);
-  for (;;) {
-    const uint32_t snapshot = waiter.Snapshot();
-    if (closed_) return ClosedError();
-    r = try_reserve();
-    if (!r.ok()) return full();  // the accounts lock timed out: the deadline has passed
-    if (*r) return absl::OkStatus();
-    if (deadline.expired()) return full();
-    waiter.Wait(snapshot, deadline.RemainingNanos(kReapSliceNs));
-    MaybeReap();
-  }
+  std::optional<absl::Status> s =
+      WaitFor(&q_->space_free.event, deadline, [&]() -> std::optional<absl::Status> {
+        if (closed_) return ClosedError();
+        bool reserved = false;
+        absl::Status locked = accounts_.Transact(
+            deadline, slot,
+            [maxsize](Ledger& l, SlotCounters* c) {
+              if (maxsize > 0 && l.items >= maxsize) return false;
+              ++l.items;
+              ++l.unfinished;
+              ++c->unsent;
+              return true;
+            },
+            &reserved);
+        if (!locked.ok()) return full();  // the accounts lock timed out: the deadline passed
+        if (reserved) return absl::OkStatus();
+        return std::nullopt;
+      });
+  return s.has_value() ? *s : full();
 }
 
 absl::StatusOr<Payload> PipeQueue::Get(const Deadline& deadline) {
   if (closed_) return ClosedError();
   auto empty = [] { return absl::UnavailableError("the queue is empty"); };
   Payload payload;
-  absl::StatusOr<bool> got = reader_.TryTake(deadline, &payload);
-  if (!(got.ok() && *got)) {
-    EventWaiter waiter(&q_->data_ready.event);
-    for (;;) {
-      const uint32_t snapshot = waiter.Snapshot();
-      if (closed_) return ClosedError();
-      got = reader_.TryTake(deadline, &payload);
-      if (!got.ok()) return empty();  // the reader lock timed out: the deadline has passed
-      if (*got) break;
-      if (deadline.expired()) return empty();
-      waiter.Wait(snapshot, deadline.RemainingNanos(kReapSliceNs));
-      MaybeReap();
-    }
-  }
+  std::optional<absl::Status> s =
+      WaitFor(&q_->data_ready.event, deadline, [&]() -> std::optional<absl::Status> {
+        if (closed_) return ClosedError();
+        absl::StatusOr<bool> got = reader_.TryTake(deadline, &payload);
+        if (!got.ok()) return empty();  // the reader lock timed out: the deadline has passed
+        if (*got) return absl::OkStatus();
+        return std::nullopt;
+      });
+  if (!s.has_value()) return empty();
+  if (!s->ok()) return *s;
   q_->space_free.event.Signal();
   if (accounts_.unfinished() <= 0) q_->all_done.event.Signal();  // a gap may have been counted
   return payload;
@@ -227,19 +229,14 @@ absl::Status PipeQueue::TaskDone() {
 }
 
 absl::Status PipeQueue::Join(const Deadline& deadline) {
-  if (accounts_.unfinished() <= 0) return absl::OkStatus();
-  EventWaiter waiter(&q_->all_done.event);
-  for (;;) {
-    const uint32_t snapshot = waiter.Snapshot();
-    const int64_t unfinished = accounts_.unfinished();
-    if (unfinished <= 0) return absl::OkStatus();
-    if (deadline.expired()) {
-      return absl::DeadlineExceededError(
-          absl::StrCat("Join timed out with ", unfinished, " item(s) not yet marked done"));
-    }
-    waiter.Wait(snapshot, deadline.RemainingNanos(kReapSliceNs));
-    MaybeReap();
-  }
+  std::optional<absl::Status> s =
+      WaitFor(&q_->all_done.event, deadline, [&]() -> std::optional<absl::Status> {
+        if (accounts_.unfinished() <= 0) return absl::OkStatus();
+        return std::nullopt;
+      });
+  if (s.has_value()) return *s;
+  return absl::DeadlineExceededError(absl::StrCat(
+      "Join timed out with ", accounts_.unfinished(), " item(s) not yet marked done"));
 }
 
 void PipeQueue::Shutdown() {

@@ -15,6 +15,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 
 #include "absl/status/statusor.h"
 #include "channel/internal/accounts.h"
@@ -88,6 +89,12 @@ class PipeQueue final : public QueueBackend,
   PipeQueue(SharedMapping mapping, PipeEnds pipe, std::function<void(PipeQueue&)> on_release);
   absl::StatusOr<int> Slot();
   absl::Status Reserve(int slot, const Deadline& deadline);
+  // Calls `attempt` (-> std::optional<absl::Status>, nullopt: not yet) until it returns a status,
+  // which WaitFor returns, or the deadline passes (nullopt), sleeping on `event` in between;
+  // every sleep is at most kReapSlice, after which this process runs the reaper.
+  template <typename Attempt>
+  std::optional<absl::Status> WaitFor(SharedEvent* event, const Deadline& deadline,
+                                      Attempt attempt);
   // Flushes (or, after CancelJoinThread, drops) what this handle put; frees its slot; runs
   // on_release_. Once per handle.
   void Shutdown();
@@ -104,8 +111,8 @@ class PipeQueue final : public QueueBackend,
   const bool persistent_;  // a named queue: keeps its items while no process has it open
   std::atomic<bool> closed_{false};
   std::atomic<bool> cancelled_{false};
-  std::mutex slot_mu_;  // guards slot_ and shut_down_
-  int slot_ = -1;
+  std::mutex slot_mu_;  // guards changes of slot_, and shut_down_
+  std::atomic<int> slot_{-1};  // read without the lock on every Put
   bool shut_down_ = false;
   bool released_ = false;
 };

@@ -11,6 +11,17 @@
 
 namespace channel {
 namespace internal {
+namespace {
+
+constexpr int kSpins = 100;  // a few microseconds at most
+
+inline void CpuRelax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#endif
+}
+
+}  // namespace
 
 absl::Status RobustMutex::Init() {
   pthread_mutexattr_t attr;
@@ -42,6 +53,13 @@ absl::StatusOr<RobustMutex::Acquired> RobustMutex::Interpret(int rc) {
 }
 
 absl::StatusOr<RobustMutex::Acquired> RobustMutex::Lock(const Deadline& deadline) {
+  // glibc never spins on robust mutexes, but every critical section here is a few hundred
+  // nanoseconds: a short spin avoids most futex sleeps and context switches under contention.
+  for (int i = 0; i < kSpins; ++i) {
+    const int rc = pthread_mutex_trylock(&mu_);
+    if (rc != EBUSY) return Interpret(rc);
+    CpuRelax();
+  }
   if (deadline.never()) return Interpret(pthread_mutex_lock(&mu_));
 #if defined(__SANITIZE_THREAD__)
   // ThreadSanitizer does not intercept pthread_mutex_clocklock and would then report every
