@@ -62,8 +62,6 @@ SharedArray<T>::~SharedArray() {
   UnmapShared(data_, n_ * sizeof(T));
 }
 
-inline constexpr int kMaxProcs = 16;
-
 class Fleet;
 
 // Resident memory of a process, kB, from /proc/<pid>/status: VmRSS = RssAnon (heap, stacks)
@@ -94,8 +92,9 @@ struct Control {
   std::atomic<uint32_t> all_done;      // futex word: set when `done` reaches `done_target`
   std::atomic<int64_t> done;           // items finished (emulated TaskDone; see scenarios.cc)
   int64_t done_target;
-  std::atomic<int64_t> end_ns[kMaxProcs];  // when each child finished its share
-  ChildMemory memory[kMaxProcs];
+  std::atomic<int64_t> end_ns;  // when the consumer had the last message (S1, S2, S5)
+  ChildMemory producer_memory;  // S5
+  ChildMemory consumer_memory;
   double p50_us;  // S3 client's results
   double p99_us;
   std::atomic<uint32_t> error_claimed;

@@ -110,8 +110,8 @@ absl::StatusOr<OneToOne> RunOneToOne(System& system, const ChannelSpec& spec, in
   Channel& ch = **channel;
   const absl::Time deadline = absl::Now() + params.run_timeout;
   const int64_t warm_at = s5 ? std::min(params.s5_warmup, n) - 1 : -1;
-  ChildMemory& producer_memory = control->memory[0];
-  ChildMemory& consumer_memory = control->memory[1];
+  ChildMemory& producer_memory = control->producer_memory;
+  ChildMemory& consumer_memory = control->consumer_memory;
   Fleet fleet;
 
   absl::StatusOr<pid_t> consumer = fleet.Spawn([&] {
@@ -130,7 +130,7 @@ absl::StatusOr<OneToOne> RunOneToOne(System& system, const ChannelSpec& spec, in
         if (i == warm_at) consumer_memory.warm = ReadMemory();
         if (s5 && (i + 1) % params.s5_pause_every == 0) usleep(1000);
       }
-      control->end_ns[1].store(NowNanos());
+      control->end_ns.store(NowNanos());
       control->Stop();
       absl::Status s = Finish(**ep);
       if (s5) consumer_memory.end = ReadMemory();
@@ -175,7 +175,7 @@ absl::StatusOr<OneToOne> RunOneToOne(System& system, const ChannelSpec& spec, in
     result.consumer_sampled_peak_kb =
         std::max(result.consumer_sampled_peak_kb, ProcStatusKb(*consumer, "VmRSS"));
   }
-  result.seconds = static_cast<double>(control->end_ns[1].load() - start) / 1e9;
+  result.seconds = static_cast<double>(control->end_ns.load() - start) / 1e9;
   result.producer = producer_memory;
   result.consumer = consumer_memory;
   return result;
