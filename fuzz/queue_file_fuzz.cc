@@ -20,6 +20,9 @@
 //     capacity first: avoids the known crash of known_bugs_test BUG 5 so that fuzzing can get
 //     past it. Off by default.
 //   QUEUE_FILE_FUZZ_VERBOSE=1  print what Open returned and how many items were read.
+//   QUEUE_FILE_FUZZ_REQUIRE_OPEN=1  fail at exit unless some input opened and yielded an item
+//     (set by the replay test: the seeds are raw layout bytes, and a layout change makes them
+//     all fail the version check — regenerate them with make_seeds then).
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,6 +55,9 @@ bool EnvIs(const char* name, const char* value) {
   return v != nullptr && strcmp(v, value) == 0;
 }
 
+struct Env;
+Env& GetEnv();
+
 struct Env {
   std::string dir;
   // Offsets and initialised bytes of the three robust mutexes in a SharedQueue.
@@ -61,6 +67,7 @@ struct Env {
   bool raw_locks;
   bool sane_cursors;
   bool verbose;
+  int items_read = 0;  // over all inputs, by queues that opened
 
   Env() {
     const char* tmp = getenv("TMPDIR");
@@ -73,6 +80,17 @@ struct Env {
     raw_locks = EnvIs("QUEUE_FILE_FUZZ_RAW_LOCKS", "1");
     sane_cursors = EnvIs("QUEUE_FILE_FUZZ_SANE_CURSORS", "1");
     verbose = EnvIs("QUEUE_FILE_FUZZ_VERBOSE", "1");
+    if (EnvIs("QUEUE_FILE_FUZZ_REQUIRE_OPEN", "1")) {
+      atexit([] {
+        if (GetEnv().items_read == 0) {
+          fprintf(stderr,
+                  "queue_file_fuzz: no seed opened and yielded an item: the seeds are stale "
+                  "(layout change?); regenerate: ./bazelw run //fuzz:make_seeds -- "
+                  "$PWD/fuzz/corpus\n");
+          _exit(1);
+        }
+      });
+    }
     // A real, freshly initialised queue supplies the mutex bytes.
     const int fd = memfd_create("queue_file_fuzz", MFD_CLOEXEC);
     channel::internal::QueueIdentity id;
@@ -186,6 +204,7 @@ void RunOnce(std::string file, bool fix_header_crc) {
   {
     absl::StatusOr<channel::Queue<demo::Job>> q = channel::Queue<demo::Job>::Open("fz");
     const int got = q.ok() ? Exercise(*q) : 0;
+    env.items_read += got;
     if (env.verbose) {
       fprintf(stderr, "queue_file_fuzz: %s header crc: Open: %s; %d item(s) read\n",
               fix_header_crc ? "fixed" : "input's", q.status().ToString().c_str(), got);
