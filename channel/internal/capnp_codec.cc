@@ -18,6 +18,39 @@ absl::Status KjError(absl::StatusCode code, absl::string_view what, const kj::Ex
   return absl::Status(code, absl::StrCat(what, ": ", e.getDescription().cStr()));
 }
 
+// Visits every object of a message through capnp's own readers, which check bounds, nesting
+// depth and the traversal budget as they go — including the amplification charge for lists of
+// zero-sized elements, which AnyPointer::targetSize() does not apply (a 32-byte message could
+// otherwise claim half a billion elements). Throws kj::Exception on anything malformed.
+void WalkPointer(capnp::AnyPointer::Reader pointer);
+
+void Walk(capnp::AnyStruct::Reader s) {
+  for (capnp::AnyPointer::Reader p : s.getPointerSection()) WalkPointer(p);
+}
+
+void WalkPointer(capnp::AnyPointer::Reader pointer) {
+  switch (pointer.getPointerType()) {
+    case capnp::PointerType::NULL_:
+      return;
+    case capnp::PointerType::STRUCT:
+      Walk(pointer.getAs<capnp::AnyStruct>());
+      return;
+    case capnp::PointerType::LIST: {
+      capnp::AnyList::Reader list = pointer.getAs<capnp::AnyList>();
+      if (list.getElementSize() == capnp::ElementSize::POINTER) {
+        for (capnp::AnyPointer::Reader p : list.as<capnp::List<capnp::AnyPointer>>()) {
+          WalkPointer(p);
+        }
+      } else if (list.getElementSize() == capnp::ElementSize::INLINE_COMPOSITE) {
+        for (capnp::AnyStruct::Reader s : list.as<capnp::List<capnp::AnyStruct>>()) Walk(s);
+      }
+      return;
+    }
+    case capnp::PointerType::CAPABILITY:
+      KJ_FAIL_REQUIRE("capabilities cannot travel through a queue");
+  }
+}
+
 }  // namespace
 
 size_t SerializedBytes(kj::ArrayPtr<const kj::ArrayPtr<const capnp::word>> segments) {
@@ -96,7 +129,7 @@ absl::StatusOr<std::unique_ptr<capnp::FlatArrayMessageReader>> OpenPayload(
     }
     capnp::AnyPointer::Reader root = validator.getRoot<capnp::AnyPointer>();
     if (!root.isStruct()) return absl::DataLossError("received message: root is not a struct");
-    root.targetSize();  // walks every pointer: throws now rather than in the caller's reads
+    Walk(root.getAs<capnp::AnyStruct>());  // throws now rather than in the caller's reads
     // Validated within the limit, so one full traversal costs a bounded amount; the caller may
     // read its message as often as it likes without running out of budget and throwing.
     options.traversalLimitInWords = std::numeric_limits<uint64_t>::max();

@@ -152,6 +152,16 @@ absl::StatusOr<std::shared_ptr<QueueBackend>> Attach(SharedMapping mapping, cons
     }
     return fifo.status();
   }
+  // Attach before the queue handle exists, so that a failure leaves nothing behind.
+  bool cold = false;
+  absl::Status locked = PipeReader(q, fifo->read_fd)
+                            .WithLock(Deadline::After(absl::Seconds(10)),
+                                      [&] { cold = AttachLocked(q); });
+  if (!locked.ok()) {
+    close(fifo->read_fd);
+    close(fifo->write_fd);
+    return absl::Status(locked.code(), absl::StrCat("queue \"", name, "\": ", locked.message()));
+  }
   std::shared_ptr<PipeQueue> queue = PipeQueue::Adopt(
       std::move(mapping), *fifo, [](PipeQueue& self) {
         SharedQueue* shared = self.shared();
@@ -162,10 +172,6 @@ absl::StatusOr<std::shared_ptr<QueueBackend>> Attach(SharedMapping mapping, cons
                       })
             .IgnoreError();
       });
-  bool cold = false;
-  absl::Status locked = queue->reader().WithLock(Deadline::After(absl::Seconds(10)),
-                                                 [&] { cold = AttachLocked(q); });
-  if (!locked.ok()) return locked;
   // Every process that had the queue open died: whatever its FIFO held died with it. Items in
   // staging survive; the reaper releases dead processes' unwritten reservations.
   if (cold) queue->DeclareWrittenItemsLost();

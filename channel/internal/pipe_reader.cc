@@ -49,7 +49,16 @@ void PipeReader::Maintain() {
   if (lock.TryAcquire(&q_->reader.mu, [this] { Repair(); }).ok()) Pump(nullptr);
 }
 
+void PipeReader::CheckCursors() {
+  ReaderState& r = q_->reader;
+  if (r.head <= r.tail && r.tail <= q_->header.staging_capacity) return;
+  // Only a corrupted queue file gets here: start over with empty staging.
+  SetCursors(0, 0);
+  CountResync(accounts_);
+}
+
 bool PipeReader::DrainPipeLocked() {
+  CheckCursors();
   while (ReadMore(1)) {
   }
   pollfd p{fd_, POLLIN, 0};
@@ -58,13 +67,9 @@ bool PipeReader::DrainPipeLocked() {
 
 bool PipeReader::Pump(Payload* out) {
   ReaderState& r = q_->reader;
-  const uint64_t cap = q_->header.staging_capacity;
   const uint64_t max_payload = q_->header.max_message_bytes;
   const char* s = q_->staging();
-  if (r.head > r.tail || r.tail > cap) {  // only a corrupted file gets here
-    SetCursors(0, 0);
-    CountResync(accounts_);
-  }
+  CheckCursors();
   // Loaded before any read: a frame with seq <= done was wholly in the pipe (or abandoned by a
   // dead writer) before we started draining it, so if it is still incomplete once the pipe is
   // empty, it never will be complete.
@@ -160,8 +165,7 @@ absl::Status PipeReader::AbsorbTornBatch(uint64_t first, uint64_t last, int slot
   if (!s.ok()) return s;
   ReaderState& r = q_->reader;
   const uint64_t cap = q_->header.staging_capacity;
-  if (r.head > r.tail || r.tail > cap || !DrainPipeLocked() ||
-      r.tail + kFrameHeaderBytes > cap) {
+  if (!DrainPipeLocked() || r.tail + kFrameHeaderBytes > cap) {
     return absl::UnavailableError("staging cannot hold the pipe's contents");
   }
   // Every item written so far is now taken, whole in staging, or never coming. Count the whole

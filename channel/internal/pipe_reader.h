@@ -80,6 +80,8 @@ class PipeReader {
  private:
   // Everything below runs under the reader lock.
   bool Pump(Payload* out);
+  // Resets staging if its cursors are impossible (a corrupted queue file).
+  void CheckCursors();
   void Repair();
   void ExtendTailAfterCrash();
   bool ReadMore(uint64_t need);

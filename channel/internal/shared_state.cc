@@ -30,6 +30,29 @@ absl::Status Errno(absl::string_view what) {
   return absl::InternalError(absl::StrCat(what, ": ", strerror(errno)));
 }
 
+// Counters and seqs of a real queue stay far below these; a file whose values do not is corrupt,
+// and arithmetic on its values could overflow.
+constexpr int64_t kMaxCount = int64_t{1} << 48;
+constexpr uint64_t kMaxSeq = uint64_t{1} << 60;
+
+bool CountersPlausible(const SharedQueue& q) {
+  auto count_ok = [](int64_t v) { return v > -kMaxCount && v < kMaxCount; };
+  auto ledger_ok = [&](const Ledger& l) {
+    return count_ok(l.items) && count_ok(l.unfinished) && l.read_seq <= kMaxSeq &&
+           l.accounted_through <= kMaxSeq;
+  };
+  if (!ledger_ok(q.accounts.ledger) || !ledger_ok(q.accounts.journal_ledger) ||
+      !count_ok(q.accounts.journal_slot_unsent) || q.writer.next_seq > kMaxSeq ||
+      q.writer.done_seq > kMaxSeq || q.writer.in_write_last > kMaxSeq ||
+      q.writer.tombstone_due > kMaxSeq) {
+    return false;
+  }
+  for (const ProcessSlot& slot : q.slots) {
+    if (!count_ok(slot.unsent) || slot.sent_through > kMaxSeq) return false;
+  }
+  return true;
+}
+
 }  // namespace
 
 const char* QueueKindName(QueueKind kind) {
@@ -131,7 +154,11 @@ absl::StatusOr<SharedMapping> SharedMapping::Attach(int fd) {
   }
   void* p = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
   if (p == MAP_FAILED) return Errno("mapping queue memory");
-  return SharedMapping(static_cast<SharedQueue*>(p), size);
+  SharedMapping mapping(static_cast<SharedQueue*>(p), size);
+  if (!CountersPlausible(*mapping.queue_)) {
+    return absl::DataLossError("queue file counters are corrupt");
+  }
+  return mapping;
 }
 
 QueueIdentity SharedMapping::identity() const {
