@@ -15,11 +15,7 @@ using channel::JoinableQueue;
 using channel_test::JobMessage;
 
 JoinableQueue<demo::Job> MakeQueue(int64_t maxsize = 0) {
-  channel::QueueOptions o;
-  o.maxsize = maxsize;
-  auto q = JoinableQueue<demo::Job>::Create(o);
-  EXPECT_TRUE(q.ok()) << q.status();
-  return *std::move(q);
+  return channel_test::MakeQueue<JoinableQueue<demo::Job>>(maxsize);
 }
 
 TEST(JoinableQueueTest, JoinReturnsAtOnceWhenNothingWasPut) {
@@ -112,43 +108,25 @@ TEST(JoinableQueueTest, ConsumerKilledBetweenGetAndTaskDoneLeavesItUnfinished) {
   auto q = MakeQueue();
   JobMessage m(1);
   ASSERT_TRUE(q.Put(m.builder).ok());
-  int got[2];
-  ASSERT_EQ(pipe(got), 0);
+  channel_test::ReadySignal got;
   const pid_t victim = channel_test::ForkChild([&] {
     auto item = q.Get(absl::Seconds(30));
-    char c = item.ok() ? 'g' : 'x';
-    if (write(got[1], &c, 1) != 1) return 1;
+    got.Notify(item.ok() ? 'g' : 'x');
     pause();  // killed before TaskDone
     return 0;
   });
-  char c = 0;
-  ASSERT_EQ(read(got[0], &c, 1), 1);
-  ASSERT_EQ(c, 'g');
+  ASSERT_EQ(got.Wait(), 'g');
   channel_test::KillAndReap(victim);
   absl::Status s = q.Join(absl::Milliseconds(1500));  // long enough for the reaper to run
   EXPECT_TRUE(absl::IsDeadlineExceeded(s)) << s;
   EXPECT_EQ(q.qsize(), 0);
-  close(got[0]);
-  close(got[1]);
 }
 
 TEST(JoinableQueueTest, UndeliveredItemsOfADeadProducerDoNotBlockJoin) {
   auto q = MakeQueue(/*maxsize=*/3);
-  int ready[2];
-  ASSERT_EQ(pipe(ready), 0);
-  // Three items of 1 MiB: the pipe cannot take them, so the feeder is mid-write at the kill.
-  const pid_t victim = channel_test::ForkChild([&] {
-    for (int i = 0; i < 3; ++i) {
-      JobMessage big(i, "", 1 << 20);
-      if (!q.Put(big.builder).ok()) return 1;
-    }
-    char c = 'r';
-    if (write(ready[1], &c, 1) != 1) return 1;
-    pause();
-    return 0;
-  });
-  char c;
-  ASSERT_EQ(read(ready[0], &c, 1), 1);
+  channel_test::ReadySignal ready;
+  const pid_t victim = channel_test::StartProducerThenHang(q, 3, 1 << 20, ready);
+  ASSERT_EQ(ready.Wait(), 'r');
   channel_test::KillAndReap(victim);
   // What arrived whole can be taken and marked done; Join then returns because every item that
   // never arrived was dropped from the unfinished count.
@@ -162,8 +140,6 @@ TEST(JoinableQueueTest, UndeliveredItemsOfADeadProducerDoNotBlockJoin) {
   }
   EXPECT_TRUE(q.Join(absl::Seconds(20)).ok());
   EXPECT_EQ(q.stats().items_lost, static_cast<uint64_t>(3 - taken));
-  close(ready[0]);
-  close(ready[1]);
 }
 
 }  // namespace

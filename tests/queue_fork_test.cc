@@ -18,22 +18,9 @@
 
 namespace {
 
-using channel::Message;
-using channel::Queue;
-using channel::QueueOptions;
+using channel_test::GetId;
 using channel_test::JobMessage;
-
-Queue<demo::Job> MakeQueue(QueueOptions options = {}) {
-  auto q = Queue<demo::Job>::Create(options);
-  EXPECT_TRUE(q.ok()) << q.status();
-  return *std::move(q);
-}
-
-uint64_t GetId(Queue<demo::Job>& q, absl::Duration timeout = absl::Seconds(30)) {
-  auto m = q.Get(timeout);
-  EXPECT_TRUE(m.ok()) << m.status();
-  return m.ok() ? (*m)->getId() : ~uint64_t{0};
-}
+using channel_test::MakeQueue;
 
 TEST(QueueForkTest, ForkAfterUseNeverResendsParentBufferedItems) {
   auto q = MakeQueue();
@@ -63,16 +50,13 @@ TEST(QueueForkTest, ForkAfterUseNeverResendsParentBufferedItems) {
 
 TEST(QueueForkTest, ConsumerKilledWhileBlockedInGetLosesNothing) {
   auto q = MakeQueue();
-  int ready[2];
-  ASSERT_EQ(pipe(ready), 0);
+  channel_test::ReadySignal ready;
   const pid_t victim = channel_test::ForkChild([&] {
-    char c = 'r';
-    if (write(ready[1], &c, 1) != 1) return 1;
+    ready.Notify();
     auto m = q.Get();  // blocks until killed
     return 0;
   });
-  char c;
-  ASSERT_EQ(read(ready[0], &c, 1), 1);
+  ASSERT_EQ(ready.Wait(), 'r');
   channel_test::KillAndReap(victim);
   constexpr int kItems = 100;
   for (int i = 0; i < kItems; ++i) {
@@ -93,8 +77,6 @@ TEST(QueueForkTest, ConsumerKilledWhileBlockedInGetLosesNothing) {
   EXPECT_EQ(*consumer.Join(absl::Seconds(60)), 0);
   for (int i = 0; i < kItems; ++i) EXPECT_EQ(GetId(results), static_cast<uint64_t>(i));
   EXPECT_EQ(q.stats().items_lost, 0u);
-  close(ready[0]);
-  close(ready[1]);
 }
 
 }  // namespace

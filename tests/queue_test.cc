@@ -21,25 +21,9 @@ namespace {
 using channel::Message;
 using channel::Queue;
 using channel::QueueOptions;
+using channel_test::GetId;
 using channel_test::JobMessage;
-
-QueueOptions Bounded(int64_t maxsize) {
-  QueueOptions o;
-  o.maxsize = maxsize;
-  return o;
-}
-
-Queue<demo::Job> MakeQueue(QueueOptions options = {}) {
-  auto q = Queue<demo::Job>::Create(options);
-  EXPECT_TRUE(q.ok()) << q.status();
-  return *std::move(q);
-}
-
-uint64_t GetId(Queue<demo::Job>& q, absl::Duration timeout = absl::Seconds(30)) {
-  auto m = q.Get(timeout);
-  EXPECT_TRUE(m.ok()) << m.status();
-  return m.ok() ? (*m)->getId() : ~uint64_t{0};
-}
+using channel_test::MakeQueue;
 
 TEST(QueueTest, PutGetBothOverloadsAndBuilderReuse) {
   auto q = MakeQueue();
@@ -70,7 +54,7 @@ TEST(QueueTest, MessageOutlivesMoves) {
 }
 
 TEST(QueueTest, FullStatusWithAndWithoutTimeout) {
-  auto q = MakeQueue(Bounded(2));
+  auto q = MakeQueue(2);
   JobMessage m(1);
   EXPECT_EQ(q.maxsize(), 2);
   ASSERT_TRUE(q.PutNowait(m.builder).ok());
@@ -106,7 +90,7 @@ TEST(QueueTest, EmptyStatusWithAndWithoutTimeout) {
 }
 
 TEST(QueueTest, BlockedPutWakesWhenAnotherProcessGets) {
-  auto q = MakeQueue(Bounded(1));
+  auto q = MakeQueue(1);
   JobMessage m(1);
   ASSERT_TRUE(q.Put(m.builder).ok());
   const pid_t child = channel_test::ForkChild([&] {
@@ -133,13 +117,13 @@ TEST(QueueTest, CloseRules) {
 }
 
 TEST(QueueTest, CloseFromAnotherThreadWakesBlockedGetAndPut) {
-  auto q = MakeQueue(Bounded(1));
+  auto q = MakeQueue(1);
   std::atomic<int> woke{0};
   std::thread getter([&] {
     auto m = q.Get();  // infinite
     if (channel::IsClosed(m.status())) ++woke;
   });
-  auto q2 = MakeQueue(Bounded(1));
+  auto q2 = MakeQueue(1);
   JobMessage m(1);
   ASSERT_TRUE(q2.Put(m.builder).ok());
   std::thread putter([&] {
@@ -154,9 +138,7 @@ TEST(QueueTest, CloseFromAnotherThreadWakesBlockedGetAndPut) {
 }
 
 TEST(QueueTest, TooLargeMessageIsRejectedWithSizes) {
-  QueueOptions o;
-  o.max_message_bytes = 1024;
-  auto q = MakeQueue(o);
+  auto q = MakeQueue(0, /*max_message_bytes=*/1024);
   JobMessage big(1, "", 4096);
   absl::Status s = q.Put(big.builder);
   EXPECT_TRUE(absl::IsInvalidArgument(s)) << s;
@@ -219,7 +201,7 @@ TEST(QueueTest, ManyProducersManyConsumersEachItemExactlyOnce) {
   constexpr int kProducers = 4;
   constexpr int kConsumers = 3;
   constexpr int kPerProducer = 2000;
-  auto q = MakeQueue(Bounded(64));
+  auto q = MakeQueue(64);
   auto results = MakeQueue();
   std::vector<channel::Process> procs;
   for (int p = 0; p < kProducers; ++p) {
@@ -291,7 +273,7 @@ TEST(QueueTest, CancelJoinThreadDropsUnwrittenItemsAndUncountsThem) {
 }
 
 TEST(QueueTest, LargeMessagesBeyondThePipeBuffer) {
-  auto q = MakeQueue(Bounded(4));
+  auto q = MakeQueue(4);
   constexpr size_t kBytes = 8 << 20;
   constexpr int kItems = 6;
   channel::Process producer([&] {
@@ -314,9 +296,7 @@ TEST(QueueTest, LargeMessagesBeyondThePipeBuffer) {
 }
 
 TEST(QueueTest, MessageLargerThanCapnpDefaultTraversalLimit) {
-  QueueOptions o;
-  o.max_message_bytes = 100 << 20;
-  auto q = MakeQueue(o);
+  auto q = MakeQueue(0, /*max_message_bytes=*/100 << 20);
   JobMessage big(3, "", 80 << 20);  // capnp's default reader limit is 64 MiB
   ASSERT_TRUE(q.Put(big.builder).ok());
   auto m = q.Get(absl::Seconds(60));
@@ -327,7 +307,7 @@ TEST(QueueTest, MessageLargerThanCapnpDefaultTraversalLimit) {
 TEST(QueueTest, ConsumerKilledMidStreamOthersReceiveEverythingElse) {
   // Large items make a kill inside Get (while copying a frame) likely. Whatever the kill hits, at
   // most the item being taken is lost, nothing is duplicated, and what arrives is intact.
-  auto q = MakeQueue(Bounded(8));
+  auto q = MakeQueue(8);
   constexpr int kItems = 60;
   constexpr size_t kBytes = 512 << 10;
   channel::Process producer([&] {
@@ -362,23 +342,10 @@ TEST(QueueTest, ConsumerKilledMidStreamOthersReceiveEverythingElse) {
 }
 
 TEST(QueueTest, DeadProducerReservationsAreReleased) {
-  auto q = MakeQueue(Bounded(4));
-  int ready[2];
-  ASSERT_EQ(pipe(ready), 0);
-  // The child fills the queue's four slots with items too large for the pipe to hold at once, so
-  // its feeder is stuck mid-write when the child is killed.
-  const pid_t victim = channel_test::ForkChild([&] {
-    for (int i = 0; i < 4; ++i) {
-      JobMessage m(i, "", 1 << 20);
-      if (!q.Put(m.builder).ok()) return 1;
-    }
-    char c = 'r';
-    if (write(ready[1], &c, 1) != 1) return 1;
-    pause();
-    return 0;
-  });
-  char c;
-  ASSERT_EQ(read(ready[0], &c, 1), 1);
+  auto q = MakeQueue(4);
+  channel_test::ReadySignal ready;
+  const pid_t victim = channel_test::StartProducerThenHang(q, 4, 1 << 20, ready);
+  ASSERT_EQ(ready.Wait(), 'r');
   EXPECT_TRUE(q.full());
   channel_test::KillAndReap(victim);
   // The dead process's slots free up (the reaper runs inside this blocked Put).
@@ -402,8 +369,6 @@ TEST(QueueTest, DeadProducerReservationsAreReleased) {
   const channel::QueueStats stats = q.stats();
   EXPECT_EQ(stats.items_lost + ids.size() - 1, 4u);
   EXPECT_GE(stats.dead_processes + stats.torn_writes, 1u);
-  close(ready[0]);
-  close(ready[1]);
 }
 
 }  // namespace

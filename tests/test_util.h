@@ -19,6 +19,8 @@
 
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "channel/channel.h"
+#include "gtest/gtest.h"
 #include "schema/demo.capnp.h"
 
 namespace channel_test {
@@ -135,6 +137,72 @@ inline bool Eventually(const std::function<bool()>& done, absl::Duration timeout
     absl::SleepFor(absl::Milliseconds(20));
   }
   return true;
+}
+
+// A queue of demo::Job for a test (fails the test if it cannot be created).
+template <typename Q = channel::Queue<demo::Job>>
+Q MakeQueue(int64_t maxsize = 0, size_t max_message_bytes = 64 << 20) {
+  channel::QueueOptions options;
+  options.maxsize = maxsize;
+  options.max_message_bytes = max_message_bytes;
+  auto q = Q::Create(options);
+  EXPECT_TRUE(q.ok()) << q.status();
+  return *std::move(q);
+}
+
+// The id of the next item, or ~0 (and a test failure) if none came in time.
+template <typename Q>
+uint64_t GetId(Q& q, absl::Duration timeout = absl::Seconds(30)) {
+  auto m = q.Get(timeout);
+  EXPECT_TRUE(m.ok()) << m.status();
+  return m.ok() ? (*m)->getId() : ~uint64_t{0};
+}
+
+// "The child got this far": one byte over a pipe, awaited with a bound.
+class ReadySignal {
+ public:
+  ReadySignal() {
+    if (pipe(fds_) != 0) fds_[0] = fds_[1] = -1;
+  }
+  ~ReadySignal() {
+    close(fds_[0]);
+    close(fds_[1]);
+  }
+  ReadySignal(const ReadySignal&) = delete;
+  ReadySignal& operator=(const ReadySignal&) = delete;
+
+  void Notify(char c = 'r') const {
+    if (write(fds_[1], &c, 1) != 1) _exit(99);
+  }
+  // The byte sent, or 0 if nothing came within the timeout.
+  char Wait(absl::Duration timeout = absl::Seconds(60)) const {
+    pollfd p{fds_[0], POLLIN, 0};
+    char c = 0;
+    if (poll(&p, 1, static_cast<int>(absl::ToInt64Milliseconds(timeout))) == 1 &&
+        read(fds_[0], &c, 1) == 1) {
+      return c;
+    }
+    return 0;
+  }
+
+ private:
+  int fds_[2];
+};
+
+// Forks a producer that puts `count` items of `bytes` bytes of data (ids 0..count-1), signals
+// `ready`, and waits to be killed. Items of 1 MiB or more cannot all fit in the pipe, so at the
+// kill its feeder is stuck in the middle of a write.
+template <typename Q>
+pid_t StartProducerThenHang(Q& q, int count, size_t bytes, const ReadySignal& ready) {
+  return ForkChild([&q, count, bytes, &ready] {
+    for (int i = 0; i < count; ++i) {
+      JobMessage m(i, "", bytes);
+      if (!q.Put(m.builder).ok()) return 1;
+    }
+    ready.Notify();
+    pause();
+    return 0;
+  });
 }
 
 }  // namespace channel_test
