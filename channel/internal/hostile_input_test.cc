@@ -93,7 +93,7 @@ class NamedQueueFileTest : public ::testing::Test {
 // -> LockForFork) or the process's exit (FlushAllHandles) uses freed memory. Under --config=asan:
 // heap-use-after-free; in a plain build the freed memory is reused below so the call crashes.
 // Fix: unregister (e.g. call Release() or UnregisterForExit) on every error path after Adopt.
-TEST_F(NamedQueueFileTest, OpenThatTimesOutOnTheReaderLockLeavesADanglingExitHook) {
+TEST_F(NamedQueueFileTest, OpenThatTimesOutOnTheReaderLockLeavesNoExitHookBehind) {
   {
     auto q = Queue<demo::Job>::CreateNamed("q");
     ASSERT_TRUE(q.ok()) << q.status();
@@ -145,7 +145,7 @@ TEST_F(NamedQueueFileTest, OpenThatTimesOutOnTheReaderLockLeavesADanglingExitHoo
 // crashes (SIGSEGV) when it closes the queue (tail past staging instead: read(2) into memory
 // beyond the mapping). Reached when no reaper pass ran first (here: last_reap_ns in the future).
 // Fix: validate the cursors in ReadMore/DrainPipeLocked (or whenever the reader lock is taken).
-TEST_F(NamedQueueFileTest, CorruptReaderCursorsCrashTheProcessThatClosesTheQueue) {
+TEST_F(NamedQueueFileTest, CorruptReaderCursorsAreResetByTheProcessThatClosesTheQueue) {
   {
     auto q = Queue<demo::Job>::CreateNamed("q");
     ASSERT_TRUE(q.ok()) << q.status();
@@ -186,7 +186,7 @@ TEST_F(NamedQueueFileTest, CorruptReaderCursorsCrashTheProcessThatClosesTheQueue
 // lists of zero-sized elements longer than the limit; then lift the limit.
 // ---------------------------------------------------------------------------------------------
 
-TEST(OpenPayloadTest, ListOfHalfABillionZeroSizedElementsPassesValidation) {
+TEST(OpenPayloadTest, ListOfHalfABillionZeroSizedElementsIsRefused) {
   for (const bool void_list : {true, false}) {
     uint64_t w[5] = {};
     w[0] = uint64_t{void_list ? 2u : 3u} << 32;  // one segment of 2 or 3 words
