@@ -406,7 +406,8 @@ TEST_F(DaemonParentTest, DaemonDiesWhenItsParentExitsNormally) {
   absl::StatusOr<int> daemon_code = WaitChild(daemon_pid_, kLong);
   ASSERT_TRUE(daemon_code.ok()) << daemon_code.status();
   // SIGTERM (its handler exits 0) — or SIGKILL, if the parent finished exiting before the
-  // daemon ran its handler (see known_bugs_test: the parent does not wait for it).
+  // daemon ran its handler (the parent waits at most a second for it: see
+  // DaemonSigtermHandlerFinishesAtTheParentsNormalExit).
   EXPECT_TRUE(*daemon_code == 0 || *daemon_code == -SIGKILL) << *daemon_code;
   daemon_pid_ = -1;
 }

@@ -1,4 +1,4 @@
-// Helper program for process_test / known_bugs_test: the *parent* of a daemon Process, run as a
+// Helper program for process_test's DaemonParentTest: the *parent* of a daemon Process, run as a
 // fresh program (fork + exec) so it starts with no inherited library state.
 //
 //   process_test_helper MODE PID_FD REPORT_FD HOLD_FD

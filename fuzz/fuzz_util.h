@@ -24,61 +24,80 @@ namespace fuzz {
   abort();
 }
 
-// Reads every reachable word of a struct without knowing its schema.
-inline uint64_t TraverseStruct(capnp::AnyStruct::Reader s, int depth);
+// The cost of reading a message in full: one per pointer followed, struct visited and list
+// element iterated, one per word of a primitive list, and one per element of a List(Void) (not
+// iterated: nothing to read, but a consumer may loop over it). capnp charges its traversal limit
+// at least one word for each of these (its "amplified read" rule covers zero-sized elements), so
+// for a message that passed OpenPayload's validation the cost is at most about twice that limit.
+// Checked as it grows, so that an amplified message fails fast instead of looping for seconds.
+struct ReadCost {
+  uint64_t used = 0;
+  uint64_t limit;
+  void Charge(uint64_t n) {
+    used += n;
+    if (used > limit) Fail("an accepted message costs more to read than its validation allowed");
+  }
+};
 
-inline uint64_t TraversePointer(capnp::AnyPointer::Reader p, int depth) {
+// OpenPayload's validation budget (capnp_codec.cc: kBaseTraversalWords + 4 per word of message).
+// Keep in step with it.
+inline uint64_t ValidationLimitWords(uint64_t payload_bytes) {
+  return (uint64_t{8} << 20) + 4 * (payload_bytes / 8);
+}
+
+// Reads every reachable word of a struct without knowing its schema.
+inline uint64_t TraverseStruct(capnp::AnyStruct::Reader s, int depth, ReadCost* cost);
+
+inline uint64_t TraversePointer(capnp::AnyPointer::Reader p, int depth, ReadCost* cost) {
   if (depth > 100) Fail("nesting deeper than capnp's limit was accepted");
+  cost->Charge(1);
   switch (p.getPointerType()) {
     case capnp::PointerType::NULL_:
       return 0;
     case capnp::PointerType::STRUCT:
-      return TraverseStruct(p.getAs<capnp::AnyStruct>(), depth + 1);
+      return TraverseStruct(p.getAs<capnp::AnyStruct>(), depth + 1, cost);
     case capnp::PointerType::LIST: {
       capnp::AnyList::Reader l = p.getAs<capnp::AnyList>();
       uint64_t sum = l.size();
       switch (l.getElementSize()) {
-        case capnp::ElementSize::INLINE_COMPOSITE: {
-          capnp::List<capnp::AnyStruct>::Reader structs = l.as<capnp::List<capnp::AnyStruct>>();
-          // Zero-sized elements carry nothing, but capnp lets a message claim millions of them
-          // (bounded by the traversal limit): a tight loop of no interest, skipped.
-          if (structs.size() > 0 && structs[0].getDataSection().size() == 0 &&
-              structs[0].getPointerSection().size() == 0) {
-            break;
+        case capnp::ElementSize::INLINE_COMPOSITE:
+          for (capnp::AnyStruct::Reader e : l.as<capnp::List<capnp::AnyStruct>>()) {
+            sum += TraverseStruct(e, depth + 1, cost);
           }
-          for (capnp::AnyStruct::Reader e : structs) sum += TraverseStruct(e, depth + 1);
           break;
-        }
         case capnp::ElementSize::POINTER:
           for (capnp::AnyPointer::Reader e : l.as<capnp::List<capnp::AnyPointer>>()) {
-            sum += TraversePointer(e, depth + 1);
+            sum += TraversePointer(e, depth + 1, cost);
           }
           break;
         case capnp::ElementSize::VOID:
+          cost->Charge(l.size());
           break;
         default: {
           kj::ArrayPtr<const kj::byte> bytes = l.getRawBytes();
+          cost->Charge((bytes.size() + 7) / 8);
           for (kj::byte b : bytes) sum += b;
         }
       }
       return sum;
     }
     case capnp::PointerType::CAPABILITY:
-      return 1;  // no capability table in a queue message: nothing to follow
+      Fail("a message with a capability pointer was accepted");  // OpenPayload refuses them
   }
   return 0;
 }
 
-inline uint64_t TraverseStruct(capnp::AnyStruct::Reader s, int depth) {
+inline uint64_t TraverseStruct(capnp::AnyStruct::Reader s, int depth, ReadCost* cost) {
+  cost->Charge(1);
   uint64_t sum = 1;
   for (kj::byte b : s.getDataSection()) sum += b;
-  for (capnp::AnyPointer::Reader p : s.getPointerSection()) sum += TraversePointer(p, depth);
+  for (capnp::AnyPointer::Reader p : s.getPointerSection()) sum += TraversePointer(p, depth, cost);
   return sum;
 }
 
 // What a receiver does with a payload: OpenPayload (must never throw or crash), then one full
-// generic read of an accepted message, then the typed reads a user of Queue<demo::Job> or
-// Queue<demo::Small> would do.
+// generic read of an accepted message (whose cost must stay within what its validation
+// allowed), then the typed reads a user of Queue<demo::Job> or Queue<demo::Small> would do.
 //
 // An exception from the generic read is a bug: OpenPayload promises that reads after it cannot
 // throw. Typed reads may throw on a message built for another type (capnp's type checks), which
@@ -92,7 +111,11 @@ inline void ConsumePayload(const internal::Payload& payload) {
     return;
   }
   try {
-    volatile uint64_t sum = TraverseStruct((*reader)->getRoot<capnp::AnyStruct>(), 0);
+    // An accepted message must be cheap to read in full (e.g. no list of half a billion
+    // zero-sized elements in a 32-byte message: OpenPayload must refuse that).
+    ReadCost cost;
+    cost.limit = 2 * ValidationLimitWords(payload.bytes) + 16;
+    volatile uint64_t sum = TraverseStruct((*reader)->getRoot<capnp::AnyStruct>(), 0, &cost);
     (void)sum;
   } catch (const kj::Exception& e) {
     fprintf(stderr, "read after OpenPayload threw: %s\n", e.getDescription().cStr());

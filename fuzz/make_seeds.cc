@@ -114,6 +114,23 @@ void PayloadSeeds() {
   capnp::MallocMessageBuilder empty;
   empty.initRoot<demo::Small>();
   Save("payload_fuzz", "empty_struct", Serialize(empty));
+  // Hostile: a root struct whose one pointer is a list claiming 2^29 - 1 zero-sized elements
+  // (List(Void); a struct list of 0 data words / 0 pointers). OpenPayload once accepted them
+  // (hostile_input_test, defect 8); it must refuse them.
+  for (const bool void_list : {true, false}) {
+    uint64_t w[4] = {};
+    w[0] = uint64_t{void_list ? 2u : 3u} << 32;  // one segment of 2 or 3 words
+    w[1] = uint64_t{1} << 48;                      // root: struct, 0 data words, 1 pointer
+    if (void_list) {
+      w[2] = 1 | (uint64_t{(1u << 29) - 1} << 35);  // list, element size VOID
+    } else {
+      w[2] = 1 | (uint64_t{7} << 32);        // list, INLINE_COMPOSITE, 0 words of content
+      w[3] = uint64_t{(1u << 29) - 1} << 2;  // tag: that many structs of 0 data / 0 pointers
+    }
+    Save("payload_fuzz",
+         void_list ? "hostile_void_list_amplified" : "hostile_empty_structs_amplified",
+         std::string(reinterpret_cast<const char*>(w), void_list ? 24 : 32));
+  }
 }
 
 std::string ReadPrefix(const std::string& path, size_t bytes) {

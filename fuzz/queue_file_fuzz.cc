@@ -12,13 +12,11 @@
 //
 // Knobs (environment):
 //   QUEUE_FILE_FUZZ_RAW_LOCKS=1  keep the input's bytes in the three robust mutexes. By default
-//     they are replaced by freshly initialised (unlocked) mutexes, because the library trusts
-//     them: a lock word naming a thread that does not exist makes Open wait its 10 s bound
-//     (and then hit known_bugs_test BUG 4) or Close wait for ever, and a garbage mutex "kind"
-//     can make glibc abort in an assertion. See the report in fuzz/README.md.
-//   QUEUE_FILE_FUZZ_SANE_CURSORS=1  clamp the reader cursors to head <= tail <= staging
-//     capacity first: avoids the known crash of known_bugs_test BUG 5 so that fuzzing can get
-//     past it. Off by default.
+//     they are replaced by freshly initialised (unlocked) mutexes: the library trusts them (the
+//     one known limit left, see "Known limit" in fuzz/README.md). A lock word naming a thread
+//     that does not exist makes Open block for ever (cold queue -> reaper) or wait its 10 s
+//     bound on the reader lock and fail, or Close wait for ever; a garbage mutex "kind" can make
+//     glibc abort in an assertion.
 //   QUEUE_FILE_FUZZ_VERBOSE=1  print what Open returned and how many items were read.
 //   QUEUE_FILE_FUZZ_REQUIRE_OPEN=1  fail at exit unless some input opened and yielded an item
 //     (set by the replay test: the seeds are raw layout bytes, and a layout change makes them
@@ -62,10 +60,8 @@ struct Env {
   std::string dir;
   // Offsets and initialised bytes of the three robust mutexes in a SharedQueue.
   size_t lock_offset[3];
-  size_t head_offset, tail_offset;  // of the reader cursors
   std::string lock_bytes[3];
   bool raw_locks;
-  bool sane_cursors;
   bool verbose;
   int items_read = 0;  // over all inputs, by queues that opened
 
@@ -78,7 +74,6 @@ struct Env {
     dir = templ;
     setenv("TYPED_CHANNEL_DIR", dir.c_str(), 1);
     raw_locks = EnvIs("QUEUE_FILE_FUZZ_RAW_LOCKS", "1");
-    sane_cursors = EnvIs("QUEUE_FILE_FUZZ_SANE_CURSORS", "1");
     verbose = EnvIs("QUEUE_FILE_FUZZ_VERBOSE", "1");
     if (EnvIs("QUEUE_FILE_FUZZ_REQUIRE_OPEN", "1")) {
       atexit([] {
@@ -103,8 +98,6 @@ struct Env {
     SharedQueue* q = m->get();
     const char* base = reinterpret_cast<const char*>(q);
     const void* locks[3] = {&q->writer.mu, &q->reader.mu, &q->accounts.mu};
-    head_offset = static_cast<size_t>(reinterpret_cast<const char*>(&q->reader.head) - base);
-    tail_offset = static_cast<size_t>(reinterpret_cast<const char*>(&q->reader.tail) - base);
     for (int i = 0; i < 3; ++i) {
       lock_offset[i] = static_cast<size_t>(static_cast<const char*>(locks[i]) - base);
       lock_bytes[i].assign(static_cast<const char*>(locks[i]),
@@ -180,15 +173,6 @@ void RunOnce(std::string file, bool fix_header_crc) {
         memcpy(&file[env.lock_offset[i]], env.lock_bytes[i].data(), env.lock_bytes[i].size());
       }
     }
-  }
-  if (env.sane_cursors && file.size() >= sizeof(SharedQueue) && has_header) {
-    uint64_t head, tail;
-    memcpy(&head, &file[env.head_offset], 8);
-    memcpy(&tail, &file[env.tail_offset], 8);
-    if (tail > header.staging_capacity) tail = 0;
-    if (head > tail) head = tail;
-    memcpy(&file[env.head_offset], &head, 8);
-    memcpy(&file[env.tail_offset], &tail, 8);
   }
   const int fd = open(queue_path.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd < 0) abort();

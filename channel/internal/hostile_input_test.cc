@@ -40,16 +40,11 @@ using ::channel::testing::WriteValue;
 
 constexpr absl::Duration kLong = absl::Seconds(60);
 
-// Defect 1 (pipe_reader.cc, ExtendTailAfterCrash: frames after a tombstone read by a dead reader
-// were dropped) — FIXED; its tests moved to pipe_reader_test (DiedAfterRead*Tombstone*).
-// Defect 7, frame part (a checksum-valid frame with a seq never handed out wrecked the ledger) —
-// FIXED; test moved to pipe_reader_test (FrameWithASeqNeverHandedOutIsGarbage). The named-file
-// counters part remains: see fuzz/ubsan_known_bugs.supp and fuzz/known_crashes/.
-
-// Defect 2 (DaemonSpawner not fork-safe: a daemon Start() in a forked child hung) and BUG 3 (daemon
-// SIGTERM handlers cut short by PR_SET_PDEATHSIG at the parent's normal exit) — FIXED; tests
-// moved to process_test (DaemonStartInAForkedChildOfADaemonUser,
-// DaemonParentTest.DaemonSigtermHandlerFinishesAtTheParentsNormalExit).
+// Regressions that live with the code they exercise: frames after a tombstone read by a dead
+// reader (pipe_reader_test, DiedAfterRead*Tombstone*); a checksum-valid frame with a seq never
+// handed out (pipe_reader_test, FrameWithASeqNeverHandedOutIsGarbage); implausible counters in a
+// queue file (fuzz/corpus/queue_file_fuzz/hostile_counters_overflow); the daemon spawner across
+// fork() and daemon SIGTERM handlers at the parent's exit (process_test).
 
 // ---------------------------------------------------------------------------------------------
 // Named-queue files. Each scenario runs in a child process so that a crash is observed as the
@@ -85,14 +80,10 @@ class NamedQueueFileTest : public ::testing::Test {
   std::string dir_;
 };
 
-// Defect 4 (named_store.cc, Attach): PipeQueue::Adopt registers the new queue with the exit hooks
-// (RegisterForExit); when taking the reader lock then fails (kDeadlineExceeded after 10 s: another
-// process holds the lock, e.g. a stopped process, or the file's lock word names a thread that no
-// longer exists), Attach returns the error and the PipeQueue is destroyed WITHOUT
-// UnregisterForExit. The exit-hook registry keeps a dangling pointer: the next fork() (pthread_atfork
-// -> LockForFork) or the process's exit (FlushAllHandles) uses freed memory. Under --config=asan:
-// heap-use-after-free; in a plain build the freed memory is reused below so the call crashes.
-// Fix: unregister (e.g. call Release() or UnregisterForExit) on every error path after Adopt.
+// An Open that cannot take the reader lock (another process holds it: here a stopped one) fails
+// with kDeadlineExceeded and must leave nothing registered with the exit hooks: it once left a
+// dangling pointer there that the next fork() or exit used (heap-use-after-free). Attach now
+// registers the process before the queue handle exists.
 TEST_F(NamedQueueFileTest, OpenThatTimesOutOnTheReaderLockLeavesNoExitHookBehind) {
   {
     auto q = Queue<demo::Job>::CreateNamed("q");
@@ -138,13 +129,10 @@ TEST_F(NamedQueueFileTest, OpenThatTimesOutOnTheReaderLockLeavesNoExitHookBehind
   EXPECT_EQ(*code, 0) << "the opener crashed (" << *code << ") after a failed Open";
 }
 
-// Defect 5 (pipe_reader.cc, DrainPipeLocked/ReadMore): the reader cursors of a named queue's file
-// are trusted on the detach path. Pump() resets impossible cursors (head > tail or tail past
-// staging), but the last handle's release drains the FIFO with DrainPipeLocked -> ReadMore
-// without that check; with head > tail the compaction memcpy's length underflows and the process
-// crashes (SIGSEGV) when it closes the queue (tail past staging instead: read(2) into memory
-// beyond the mapping). Reached when no reaper pass ran first (here: last_reap_ns in the future).
-// Fix: validate the cursors in ReadMore/DrainPipeLocked (or whenever the reader lock is taken).
+// Impossible staging cursors in a named queue's file (head > tail, or tail past staging) must be
+// reset on every path that uses them, including the drain of the last handle's release, which
+// once trusted them and crashed (a memcpy length underflow). Reached when no reaper pass ran first
+// (here: last_reap_ns in the future).
 TEST_F(NamedQueueFileTest, CorruptReaderCursorsAreResetByTheProcessThatClosesTheQueue) {
   {
     auto q = Queue<demo::Job>::CreateNamed("q");
@@ -171,19 +159,12 @@ TEST_F(NamedQueueFileTest, CorruptReaderCursorsAreResetByTheProcessThatClosesThe
   EXPECT_EQ(*code, 0) << "the process closing a corrupted queue died with " << *code;
 }
 
-// Defect 6 (reads after OpenPayload could exhaust the traversal budget and throw) — FIXED (unlimited
-// budget after validation); tests moved to capnp_codec_test. That fix exposes BUG 8:
-
 // ---------------------------------------------------------------------------------------------
-// Defect 8 (capnp_codec.cc, OpenPayload): validation uses targetSize(), which counts a list of
-// zero-sized elements (List(Void), or a struct list whose elements have no data and no pointers)
-// as 0 words, where capnp's readers apply their amplification check (one word per element).
-// With the reader's budget now unlimited after validation, a 40-byte message can carry a list
-// claiming 2^29 - 1 elements that passes validation, and a consumer iterating it loops half a
-// billion times (a CPU denial of service from any peer on the queue; with a finite budget the
-// same read threw instead — which is why BUG 6 existed). Fix: validate with a traversal that
-// goes through capnp's list readers (they call amplifiedRead) under the base limit, or reject
-// lists of zero-sized elements longer than the limit; then lift the limit.
+// A list of zero-sized elements (List(Void), or structs with no data and no pointers) costs
+// nothing to store but one step per element to iterate: a 40-byte message can claim 2^29 - 1 of
+// them. Since a received Message may be read without a traversal budget (it was validated), the
+// validation must charge such lists as capnp's readers do (one word per element) and refuse
+// them; AnyPointer::targetSize() did not, so OpenPayload now walks every object.
 // ---------------------------------------------------------------------------------------------
 
 TEST(OpenPayloadTest, ListOfHalfABillionZeroSizedElementsIsRefused) {
