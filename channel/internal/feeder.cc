@@ -41,7 +41,7 @@ Feeder::~Feeder() {
 }
 
 void Feeder::Append(int slot, size_t payload_bytes, absl::FunctionRef<void(char*)> encode,
-                    const std::shared_ptr<void>& keepalive) {
+                    absl::FunctionRef<std::shared_ptr<void>()> keepalive) {
   std::unique_lock<std::mutex> lock(mu_);
   slot_ = slot;
   char* frame = pending_.Append(kFrameHeaderBytes + payload_bytes);
@@ -57,7 +57,7 @@ void Feeder::Append(int slot, size_t payload_bytes, absl::FunctionRef<void(char*
     // A thread that exited after an earlier Close() has released mu_ for good: reap it.
     if (thread_.joinable()) thread_.join();
     started_ = true;
-    thread_ = std::thread(&Feeder::Run, this, keepalive);
+    thread_ = std::thread(&Feeder::Run, this, keepalive());
   }
   lock.unlock();
   if (was_empty) work_cv_.notify_one();

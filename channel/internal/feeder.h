@@ -60,9 +60,10 @@ class Feeder {
   Feeder& operator=(const Feeder&) = delete;
 
   // Appends one frame whose payload `encode` writes (payload_bytes, a multiple of 8), for the
-  // items reserved on `slot`. `keepalive` owns everything the thread touches.
+  // items reserved on `slot`. If the thread has to be started, `keepalive()` gives it ownership
+  // of everything it touches (called only then: it is not free on every Put).
   void Append(int slot, size_t payload_bytes, absl::FunctionRef<void(char*)> encode,
-              const std::shared_ptr<void>& keepalive);
+              absl::FunctionRef<std::shared_ptr<void>()> keepalive);
   void Close();
   // After Close(): waits until the thread has written everything and exited. The first write
   // error, if one happened (its items were counted lost).

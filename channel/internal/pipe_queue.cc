@@ -128,7 +128,7 @@ absl::Status PipeQueue::Put(size_t payload_bytes, absl::FunctionRef<void(char*)>
   absl::Status reserved = Reserve(*slot, deadline);
   if (!reserved.ok()) return reserved;
   CHANNEL_FAULT_POINT("put.reserved");
-  feeder_.Append(*slot, payload_bytes, encode, shared_from_this());
+  feeder_.Append(*slot, payload_bytes, encode, [this] { return shared_from_this(); });
   return absl::OkStatus();
 }
 
