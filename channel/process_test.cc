@@ -55,6 +55,15 @@ std::string ReadAll(int fd, absl::Duration timeout) {
   return out;
 }
 
+// A Process whose child waits (at most 120 s) for a byte on `hold_r`, then exits with `code`.
+Process WaitsForHold(int hold_r, int code) {
+  return Process([hold_r, code] {
+    char c;
+    ReadValue(hold_r, &c, absl::Seconds(120));
+    return code;
+  });
+}
+
 TEST(ProcessTest, ExitCodeIsReturned) {
   for (int code : {0, 1, 42, 255}) {
     Process p([code] { return code; });
@@ -86,11 +95,7 @@ TEST(ProcessTest, KilledBySignalIsMinusTheSignal) {
 
   TestPipe hold;
   const int hold_r = hold.r;
-  Process blocked([hold_r] {
-    char c;
-    ReadValue(hold_r, &c, absl::Seconds(120));
-    return 0;
-  });
+  Process blocked = WaitsForHold(hold_r, 0);
   ASSERT_TRUE(blocked.Start().ok());
   ASSERT_EQ(kill(blocked.pid(), SIGINT), 0);
   EXPECT_EQ(*blocked.Join(kLong), -SIGINT);
@@ -139,11 +144,7 @@ TEST(ProcessTest, PreconditionsBeforeStart) {
 TEST(ProcessTest, TerminateSendsSigterm) {
   TestPipe hold;
   const int hold_r = hold.r;
-  Process p([hold_r] {
-    char c;
-    ReadValue(hold_r, &c, absl::Seconds(120));
-    return 0;
-  });
+  Process p = WaitsForHold(hold_r, 0);
   ASSERT_TRUE(p.Start().ok());
   ASSERT_TRUE(p.Terminate().ok());
   EXPECT_EQ(*p.Join(kLong), -SIGTERM);
@@ -216,11 +217,7 @@ TEST(ProcessTest, MoveConstructionAndAssignment) {
   // the wait is bounded by the child's own exit).
   TestPipe hold;
   const int hold_r = hold.r;
-  Process d([hold_r] {
-    char ch;
-    ReadValue(hold_r, &ch, absl::Seconds(120));
-    return 5;
-  });
+  Process d = WaitsForHold(hold_r, 5);
   ASSERT_TRUE(d.Start().ok());
   const pid_t old_child = d.pid();
   Process e([] { return 6; });
@@ -239,11 +236,7 @@ TEST(ProcessTest, DestroyingANonDaemonHandleWaitsForTheChild) {
   const int hold_r = hold.r;
   pid_t child;
   {
-    Process p([hold_r] {
-      char c;
-      ReadValue(hold_r, &c, absl::Seconds(120));
-      return 0;
-    });
+    Process p = WaitsForHold(hold_r, 0);
     ASSERT_TRUE(p.Start().ok());
     child = p.pid();
     ASSERT_TRUE(WriteValue(hold.w, char{'g'}));
@@ -256,11 +249,7 @@ TEST(ProcessTest, SetDaemonAfterStartHasNoEffect) {
   const int hold_r = hold.r;
   pid_t child;
   {
-    Process p([hold_r] {
-      char c;
-      ReadValue(hold_r, &c, absl::Seconds(120));
-      return 9;
-    });
+    Process p = WaitsForHold(hold_r, 9);
     ASSERT_TRUE(p.Start().ok());
     p.set_daemon(true);  // too late: still a non-daemon, so destruction waits, no SIGTERM
     child = p.pid();

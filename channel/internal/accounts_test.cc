@@ -16,37 +16,32 @@ namespace channel {
 namespace internal {
 namespace {
 
+using ::channel::testing::ExpectExitCode;
 using ::channel::testing::ForkChild;
 using ::channel::testing::KillAndReap;
 using ::channel::testing::MakeOwnerDead;
-using ::channel::testing::MakeSharedQueue;
 using ::channel::testing::ReadValue;
 using ::channel::testing::TestPipe;
-using ::channel::testing::WaitChild;
 using ::channel::testing::WriteValue;
 
-class AccountsTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    absl::StatusOr<SharedMapping> m = MakeSharedQueue(4096);
-    ASSERT_TRUE(m.ok()) << m.status();
-    mapping_ = *std::move(m);
-    q_ = mapping_.get();
-  }
-  SharedMapping mapping_;
-  SharedQueue* q_ = nullptr;
-};
+using AccountsTest = ::channel::testing::SharedQueueTest;
+
+// Expects every counter of the ledger `l`, in declaration order.
+void ExpectLedger(const Ledger& l, int64_t items, int64_t unfinished, uint64_t read_seq,
+                  uint64_t items_lost, uint64_t resyncs, uint64_t torn_writes,
+                  uint64_t dead_processes) {
+  EXPECT_EQ(l.items, items);
+  EXPECT_EQ(l.unfinished, unfinished);
+  EXPECT_EQ(l.read_seq, read_seq);
+  EXPECT_EQ(l.items_lost, items_lost);
+  EXPECT_EQ(l.resyncs, resyncs);
+  EXPECT_EQ(l.torn_writes, torn_writes);
+  EXPECT_EQ(l.dead_processes, dead_processes);
+}
 
 TEST_F(AccountsTest, FreshQueue) {
   Accounts a(q_);
-  const Ledger l = a.Snapshot();
-  EXPECT_EQ(l.items, 0);
-  EXPECT_EQ(l.unfinished, 0);
-  EXPECT_EQ(l.read_seq, 1u);
-  EXPECT_EQ(l.items_lost, 0u);
-  EXPECT_EQ(l.resyncs, 0u);
-  EXPECT_EQ(l.torn_writes, 0u);
-  EXPECT_EQ(l.dead_processes, 0u);
+  ExpectLedger(a.Snapshot(), 0, 0, 1, 0, 0, 0, 0);
   EXPECT_EQ(q_->accounts.journal_active, 0u);
   EXPECT_EQ(q_->accounts.journal_slot, -1);
 }
@@ -124,9 +119,7 @@ TEST_F(AccountsTest, TransactTimesOutAgainstALiveHolder) {
   EXPECT_EQ(s.code(), absl::StatusCode::kDeadlineExceeded) << s;
   EXPECT_FALSE(ran);
   ASSERT_TRUE(WriteValue(release.w, char{'u'}));
-  absl::StatusOr<int> code = WaitChild(holder, absl::Seconds(30));
-  ASSERT_TRUE(code.ok());
-  EXPECT_EQ(*code, 0);
+  ASSERT_NO_FATAL_FAILURE(ExpectExitCode(holder, 0));
   EXPECT_TRUE(a.Transact(Deadline::After(absl::Seconds(30)), -1,
                          [&](Ledger&, SlotCounters*) { return ran = true; })
                   .ok());
@@ -176,13 +169,7 @@ TEST_F(AccountsTest, DeadCommitterIsRolledBackFromTheJournal) {
                          })
                   .ok());
   // The change ran against the restored (old) values.
-  EXPECT_EQ(seen.items, 10);
-  EXPECT_EQ(seen.unfinished, 11);
-  EXPECT_EQ(seen.read_seq, 12u);
-  EXPECT_EQ(seen.items_lost, 13u);
-  EXPECT_EQ(seen.resyncs, 14u);
-  EXPECT_EQ(seen.torn_writes, 15u);
-  EXPECT_EQ(seen.dead_processes, 16u);
+  ExpectLedger(seen, 10, 11, 12, 13, 14, 15, 16);
   EXPECT_EQ(seen_slot.unsent, 4);
   EXPECT_EQ(seen_slot.sent_through, 90u);
   const Ledger l = a.Snapshot();
@@ -280,9 +267,7 @@ TEST_F(AccountsTest, ConcurrentProcessesTotalIsExact) {
     ASSERT_GT(kids.back(), 0);
   }
   for (pid_t k : kids) {
-    absl::StatusOr<int> code = WaitChild(k, absl::Seconds(120));
-    ASSERT_TRUE(code.ok()) << code.status();
-    EXPECT_EQ(*code, 0);
+    ASSERT_NO_FATAL_FAILURE(ExpectExitCode(k, 0, absl::Seconds(120)));
   }
   Accounts a(q_);
   EXPECT_EQ(a.items(), kProcs * kIters);
@@ -345,9 +330,7 @@ TEST_F(AccountsTest, ProcessesKilledMidTransactionKeepTheLedgerConsistent) {
                  return true;
                }).ok());
   for (pid_t s : survivors) {
-    absl::StatusOr<int> code = WaitChild(s, absl::Seconds(60));
-    ASSERT_TRUE(code.ok()) << code.status();
-    EXPECT_EQ(*code, 0);
+    ASSERT_NO_FATAL_FAILURE(ExpectExitCode(s, 0, absl::Seconds(60)));
   }
   // One more transaction, so a dead committer's journal (if the last kill left one) is applied.
   ASSERT_TRUE(a.Transact(Deadline::After(absl::Seconds(30)), 0,

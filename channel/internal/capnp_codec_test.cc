@@ -3,6 +3,7 @@
 #include "channel/internal/capnp_codec.h"
 
 #include <cstring>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -45,18 +46,28 @@ void ExpectSameAsCapnp(capnp::MessageBuilder& b, const Payload& p) {
   EXPECT_EQ(memcmp(reference.begin(), p.words.get(), p.bytes), 0);
 }
 
+// Serializes `b` into *p, compares with capnp's own serialization, and opens *p again.
+void SerializeAndOpen(capnp::MessageBuilder& b, Payload* p,
+                      std::unique_ptr<capnp::FlatArrayMessageReader>* reader) {
+  absl::StatusOr<Payload> serialized = Serialize(b);
+  ASSERT_TRUE(serialized.ok()) << serialized.status();
+  *p = *std::move(serialized);
+  ExpectSameAsCapnp(b, *p);
+  auto opened = OpenPayload(*p);
+  ASSERT_TRUE(opened.ok()) << opened.status();
+  *reader = *std::move(opened);
+}
+
 TEST(CapnpCodecTest, SingleSegmentRoundTrip) {
   capnp::MallocMessageBuilder b;
   auto job = b.initRoot<demo::Job>();
   job.setId(99);
   job.setProducer("骨头");
   job.setPayload("hello");
-  absl::StatusOr<Payload> p = Serialize(b);
-  ASSERT_TRUE(p.ok()) << p.status();
-  ExpectSameAsCapnp(b, *p);
-  auto reader = OpenPayload(*p);
-  ASSERT_TRUE(reader.ok()) << reader.status();
-  auto got = (*reader)->getRoot<demo::Job>();
+  Payload p;
+  std::unique_ptr<capnp::FlatArrayMessageReader> reader;
+  ASSERT_NO_FATAL_FAILURE(SerializeAndOpen(b, &p, &reader));
+  auto got = reader->getRoot<demo::Job>();
   EXPECT_EQ(got.getId(), 99u);
   EXPECT_EQ(std::string(got.getProducer().cStr()), "骨头");
   ASSERT_TRUE(got.isPayload());
@@ -73,12 +84,10 @@ TEST(CapnpCodecTest, ManySegmentsRoundTrip) {
   auto data = job.initData(1000);
   for (size_t i = 0; i < data.size(); ++i) data[i] = static_cast<uint8_t>(i);
   ASSERT_GT(b.getSegmentsForOutput().size(), 2u);
-  absl::StatusOr<Payload> p = Serialize(b);
-  ASSERT_TRUE(p.ok()) << p.status();
-  ExpectSameAsCapnp(b, *p);
-  auto reader = OpenPayload(*p);
-  ASSERT_TRUE(reader.ok()) << reader.status();
-  auto got = (*reader)->getRoot<demo::Job>();
+  Payload p;
+  std::unique_ptr<capnp::FlatArrayMessageReader> reader;
+  ASSERT_NO_FATAL_FAILURE(SerializeAndOpen(b, &p, &reader));
+  auto got = reader->getRoot<demo::Job>();
   EXPECT_EQ(got.getId(), 5u);
   EXPECT_TRUE(got.isEndOfStream());
   ASSERT_EQ(got.getData().size(), 1000u);

@@ -38,13 +38,14 @@ using ::channel::testing::ForkChild;
 using ::channel::testing::ItemFrame;
 using ::channel::testing::KillAndReap;
 using ::channel::testing::MakeOwnerDead;
-using ::channel::testing::MakeSharedQueue;
+using ::channel::testing::PipeQueueTest;
 using ::channel::testing::PollReadable;
 using ::channel::testing::ReadValue;
 using ::channel::testing::TestPayload;
 using ::channel::testing::TestPipe;
 using ::channel::testing::TombstoneFrame;
 using ::channel::testing::WaitChild;
+using ::channel::testing::ExpectExitCode;
 using ::channel::testing::WriteFull;
 using ::channel::testing::WriteValue;
 
@@ -54,29 +55,8 @@ uint64_t IdOf(const Payload& p) {
   return id;
 }
 
-class PipeReaderTest : public ::testing::Test {
+class PipeReaderTest : public PipeQueueTest {
  protected:
-  void SetUp() override { Init(1 << 16); }
-  void TearDown() override { ClosePipe(); }
-
-  void Init(uint64_t max_message_bytes) {
-    ClosePipe();
-    absl::StatusOr<SharedMapping> m = MakeSharedQueue(max_message_bytes);
-    ASSERT_TRUE(m.ok()) << m.status();
-    mapping_ = *std::move(m);
-    q_ = mapping_.get();
-    absl::StatusOr<PipeEnds> p = MakePipe();
-    ASSERT_TRUE(p.ok()) << p.status();
-    pipe_ = *p;
-    reader_ = std::make_unique<PipeReader>(q_, pipe_.read_fd);
-  }
-  void ClosePipe() {
-    reader_.reset();
-    if (pipe_.read_fd >= 0) close(pipe_.read_fd);
-    if (pipe_.write_fd >= 0) close(pipe_.write_fd);
-    pipe_ = PipeEnds{};
-  }
-
   // What Put and the writers leave behind for items [1, n]: n items counted, n unfinished,
   // seqs up to max(n, done_seq) handed out (frames with other seqs are garbage to a reader),
   // every seq up to done_seq written (or abandoned).
@@ -115,12 +95,35 @@ class PipeReaderTest : public ::testing::Test {
     return ids;
   }
 
-  Ledger L() const { return Accounts(q_).Snapshot(); }
+  // Leaves the reader state as a reader killed inside the reader lock during a read(2) leaves
+  // it: cursors `head`/`tail`, the read of at most `read_max` bytes at `read_at` in progress,
+  // and the lock owner-dead.
+  void DieMidRead(uint64_t head, uint64_t tail, uint64_t read_at, uint64_t read_max) {
+    ReaderState& r = q_->reader;
+    r.head = head;
+    r.tail = tail;
+    r.read_at = read_at;
+    r.read_max = read_max;
+    r.reading = 1;
+    ASSERT_TRUE(MakeOwnerDead(&r.mu));
+  }
 
-  SharedMapping mapping_;
-  SharedQueue* q_ = nullptr;
-  PipeEnds pipe_;
-  std::unique_ptr<PipeReader> reader_;
+  // Leaves the reader state as a reader killed inside the reader lock while taking seq 5 leaves
+  // it: frames 5 and 6 in staging, the ledger at `read_seq` with `items` left (2 unfinished),
+  // the writers done with seq 6, and the lock owner-dead.
+  void DieTakingSeq5(uint64_t read_seq, int64_t items) {
+    ReaderState& r = q_->reader;
+    Stage(0, ItemFrame(5, TestPayload(5)) + ItemFrame(6, TestPayload(6)));
+    r.head = 0;
+    r.tail = 96;
+    r.taking_seq = 5;
+    q_->accounts.ledger.read_seq = read_seq;
+    q_->accounts.ledger.items = items;
+    q_->accounts.ledger.unfinished = 2;
+    q_->writer.done_seq = 6;
+    q_->writer.next_seq = 7;
+    ASSERT_TRUE(MakeOwnerDead(&r.mu));
+  }
 };
 
 using Ids = std::vector<uint64_t>;
@@ -491,14 +494,10 @@ TEST_F(PipeReaderTest, DiedAfterReadBeforePublishingTail) {
   std::string stream;
   for (uint64_t s = 1; s <= 5; ++s) stream += ItemFrame(s, TestPayload(s, 16));
   const size_t read_bytes = 3 * 48 + 40;
-  ReaderState& r = q_->reader;
-  r.head = r.tail = 0;
   Stage(0, stream.substr(0, read_bytes));
   Write(stream.substr(read_bytes));
-  r.read_at = 0;
-  r.read_max = kReadChunkBytes;
-  r.reading = 1;
-  ASSERT_TRUE(MakeOwnerDead(&r.mu));
+  ASSERT_NO_FATAL_FAILURE(DieMidRead(0, 0, 0, kReadChunkBytes));
+  const ReaderState& r = q_->reader;
 
   EXPECT_EQ(Take(), 1u);
   EXPECT_EQ(r.reading, 0u) << "repaired";
@@ -517,15 +516,10 @@ TEST_F(PipeReaderTest, DiedAfterReadKeepsOnlyFramesThatContinueTheStream) {
   // future (20) that does not continue the stream. Frame 12 is still in the pipe.
   Expect(3, 12);
   q_->accounts.ledger.read_seq = 10;
-  ReaderState& r = q_->reader;
   const std::string fresh = ItemFrame(10, TestPayload(10)) + ItemFrame(11, TestPayload(11));
   Stage(0, fresh + ItemFrame(20, TestPayload(20)) + ItemFrame(3, TestPayload(3)));
   Write(ItemFrame(12, TestPayload(12)));
-  r.head = r.tail = 0;
-  r.read_at = 0;
-  r.read_max = kReadChunkBytes;
-  r.reading = 1;
-  ASSERT_TRUE(MakeOwnerDead(&r.mu));
+  ASSERT_NO_FATAL_FAILURE(DieMidRead(0, 0, 0, kReadChunkBytes));
   EXPECT_EQ(TakeAll(), (Ids{10, 11, 12}));
   const Ledger l = L();
   EXPECT_EQ(l.items, 0);
@@ -539,17 +533,11 @@ TEST_F(PipeReaderTest, DiedAfterReadCompletingAStraddlingFrame) {
   // them, see DiedAfterRead*Tombstone* below.)
   Expect(3, 4);
   q_->accounts.ledger.read_seq = 2;
-  ReaderState& r = q_->reader;
   const std::string f2 = ItemFrame(2, TestPayload(2, 32));
   const std::string rest =
       f2.substr(40) + ItemFrame(3, TestPayload(3)) + ItemFrame(4, TestPayload(4));
   Stage(0, f2.substr(0, 40) + rest);
-  r.head = 0;
-  r.tail = 40;
-  r.read_at = 40;
-  r.read_max = rest.size();  // exactly what it read
-  r.reading = 1;
-  ASSERT_TRUE(MakeOwnerDead(&r.mu));
+  ASSERT_NO_FATAL_FAILURE(DieMidRead(0, 40, 40, rest.size()));  // exactly what it read
   EXPECT_EQ(TakeAll(), (Ids{2, 3, 4}));
   const Ledger l = L();
   EXPECT_EQ(l.items, 0);
@@ -561,14 +549,8 @@ TEST_F(PipeReaderTest, DiedAfterReadCompletingAStraddlingFrame) {
 TEST_F(PipeReaderTest, DiedAfterReadOfATombstoneAlone) {
   // A tombstone past tail is kept (tombstones are idempotent) and accounts its loss.
   Expect(3, 3);
-  ReaderState& r = q_->reader;
   Stage(0, ItemFrame(1, TestPayload(1)) + TombstoneFrame(3));
-  r.head = 0;
-  r.tail = 48;
-  r.read_at = 48;
-  r.read_max = kReadChunkBytes;
-  r.reading = 1;
-  ASSERT_TRUE(MakeOwnerDead(&r.mu));
+  ASSERT_NO_FATAL_FAILURE(DieMidRead(0, 48, 48, kReadChunkBytes));
   EXPECT_EQ(TakeAll(), (Ids{1}));
   const Ledger l = L();
   EXPECT_EQ(l.items, 0);
@@ -582,16 +564,10 @@ TEST_F(PipeReaderTest, DiedAfterReadOfATombstoneAndTheItemAfterIt) {
   // tombstone continues the stream and must be kept.
   Expect(3, 4);
   q_->accounts.ledger.read_seq = 2;
-  ReaderState& r = q_->reader;
   const std::string f2 = ItemFrame(2, TestPayload(2, 32));
   const std::string rest = f2.substr(40) + TombstoneFrame(3) + ItemFrame(4, TestPayload(4));
   Stage(0, f2.substr(0, 40) + rest);
-  r.head = 0;
-  r.tail = 40;
-  r.read_at = 40;
-  r.read_max = rest.size();
-  r.reading = 1;
-  ASSERT_TRUE(MakeOwnerDead(&r.mu));
+  ASSERT_NO_FATAL_FAILURE(DieMidRead(0, 40, 40, rest.size()));
   EXPECT_EQ(TakeAll(), (Ids{2, 4}));
   const Ledger l = L();
   EXPECT_EQ(l.items, 0);
@@ -609,15 +585,9 @@ TEST_F(PipeReaderTest, DiedAfterReadingItemsThatFollowATombstoneInStaging) {
   Ledger& ledger = q_->accounts.ledger;
   ledger.items_lost = 2;
   ledger.accounted_through = 3;
-  ReaderState& r = q_->reader;
   const std::string published = ItemFrame(1, TestPayload(1)) + TombstoneFrame(3);
   Stage(0, published + ItemFrame(4, TestPayload(4)) + ItemFrame(5, TestPayload(5)));
-  r.head = 0;
-  r.tail = published.size();
-  r.read_at = published.size();
-  r.read_max = kReadChunkBytes;
-  r.reading = 1;
-  ASSERT_TRUE(MakeOwnerDead(&r.mu));
+  ASSERT_NO_FATAL_FAILURE(DieMidRead(0, published.size(), published.size(), kReadChunkBytes));
   EXPECT_EQ(TakeAll(), (Ids{1, 4, 5}));
   const Ledger l = L();
   EXPECT_EQ(l.items, 0);
@@ -630,18 +600,12 @@ TEST_F(PipeReaderTest, DiedAfterReadWhoseCompletionDoesNotVerify) {
   // The bytes past tail do not complete the straddling frame (stale bytes: the dead reader's
   // read returned nothing). They are not believed; the real rest comes from the pipe.
   Expect(2, 2);
-  ReaderState& r = q_->reader;
   const std::string f1 = ItemFrame(1, TestPayload(1, 32));
   std::string stale = f1.substr(40);
   stale[3] ^= 0x55;
   Stage(0, f1.substr(0, 40) + stale);
-  r.head = 0;
-  r.tail = 40;
-  r.read_at = 40;
-  r.read_max = kReadChunkBytes;
-  r.reading = 1;
   Write(f1.substr(40) + ItemFrame(2, TestPayload(2)));
-  ASSERT_TRUE(MakeOwnerDead(&r.mu));
+  ASSERT_NO_FATAL_FAILURE(DieMidRead(0, 40, 40, kReadChunkBytes));
   EXPECT_EQ(TakeAll(), (Ids{1, 2}));
   EXPECT_EQ(L().items_lost, 0u);
   EXPECT_EQ(L().resyncs, 0u);
@@ -650,16 +614,10 @@ TEST_F(PipeReaderTest, DiedAfterReadWhoseCompletionDoesNotVerify) {
 TEST_F(PipeReaderTest, DiedAfterPublishingTailBeforeClearingReading) {
   // tail != read_at: the read was published; nothing past tail is believed, nothing repeated.
   Expect(3, 3);
-  ReaderState& r = q_->reader;
   std::string stream;
   for (uint64_t s = 1; s <= 3; ++s) stream += ItemFrame(s, TestPayload(s));
   Stage(0, stream + ItemFrame(4, TestPayload(4)));  // stale seq 4 past tail
-  r.head = 0;
-  r.tail = stream.size();
-  r.read_at = 0;
-  r.read_max = kReadChunkBytes;
-  r.reading = 1;
-  ASSERT_TRUE(MakeOwnerDead(&r.mu));
+  ASSERT_NO_FATAL_FAILURE(DieMidRead(0, stream.size(), 0, kReadChunkBytes));
   EXPECT_EQ(TakeAll(), (Ids{1, 2, 3}));
   EXPECT_EQ(L().items, 0);
   EXPECT_EQ(L().read_seq, 4u);
@@ -668,40 +626,20 @@ TEST_F(PipeReaderTest, DiedAfterPublishingTailBeforeClearingReading) {
 TEST_F(PipeReaderTest, DiedAfterCommittingATake) {
   // The dead reader committed seq 5 (read_seq 6, items down) but died before moving the
   // cursor and returning it: seq 5 is lost, its unfinished count released, never re-delivered.
-  ReaderState& r = q_->reader;
-  Stage(0, ItemFrame(5, TestPayload(5)) + ItemFrame(6, TestPayload(6)));
-  r.head = 0;
-  r.tail = 96;
-  r.taking_seq = 5;
-  q_->accounts.ledger.read_seq = 6;
-  q_->accounts.ledger.items = 1;
-  q_->accounts.ledger.unfinished = 2;
-  q_->writer.done_seq = 6;
-  q_->writer.next_seq = 7;
-  ASSERT_TRUE(MakeOwnerDead(&r.mu));
+  ASSERT_NO_FATAL_FAILURE(DieTakingSeq5(/*read_seq=*/6, /*items=*/1));
   EXPECT_EQ(TakeAll(), (Ids{6}));
   const Ledger l = L();
   EXPECT_EQ(l.items, 0);
   EXPECT_EQ(l.unfinished, 1);
   EXPECT_EQ(l.items_lost, 1u);
   EXPECT_EQ(l.read_seq, 7u);
-  EXPECT_EQ(r.taking_seq, 0u);
+  EXPECT_EQ(q_->reader.taking_seq, 0u);
 }
 
 TEST_F(PipeReaderTest, DiedBeforeCommittingATake) {
   // taking_seq was set but the commit never happened: the item is still there for the next
   // reader, nothing is lost.
-  ReaderState& r = q_->reader;
-  Stage(0, ItemFrame(5, TestPayload(5)) + ItemFrame(6, TestPayload(6)));
-  r.head = 0;
-  r.tail = 96;
-  r.taking_seq = 5;
-  q_->accounts.ledger.read_seq = 5;
-  q_->accounts.ledger.items = 2;
-  q_->accounts.ledger.unfinished = 2;
-  q_->writer.done_seq = 6;
-  q_->writer.next_seq = 7;
-  ASSERT_TRUE(MakeOwnerDead(&r.mu));
+  ASSERT_NO_FATAL_FAILURE(DieTakingSeq5(/*read_seq=*/5, /*items=*/2));
   EXPECT_EQ(TakeAll(), (Ids{5, 6}));
   const Ledger l = L();
   EXPECT_EQ(l.items, 0);
@@ -812,9 +750,7 @@ TEST_F(PipeReaderTest, ReadersKilledAtArbitraryPointsNeverDuplicateOrReorder) {
       PollReadable(read_fd, absl::Milliseconds(50));
     }
   }
-  absl::StatusOr<int> writer_code = WaitChild(writer, absl::Seconds(60));
-  ASSERT_TRUE(writer_code.ok());
-  EXPECT_EQ(*writer_code, 0);
+  ASSERT_NO_FATAL_FAILURE(ExpectExitCode(writer, 0, absl::Seconds(60)));
   munmap(mem, sizeof(Record));
   for (size_t i = 1; i < delivered.size(); ++i) {
     ASSERT_LT(delivered[i - 1], delivered[i]) << "duplicate or reordered at " << i;

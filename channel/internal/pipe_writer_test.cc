@@ -27,26 +27,20 @@ using ::channel::testing::ForkChild;
 using ::channel::testing::ItemFrame;
 using ::channel::testing::KillAndReap;
 using ::channel::testing::MakeOwnerDead;
-using ::channel::testing::MakeSharedQueue;
+using ::channel::testing::PipeQueueTest;
 using ::channel::testing::TestPayload;
 using ::channel::testing::WriteFull;
 
 using Ids = std::vector<uint64_t>;
 
-class PipeWriterTest : public ::testing::Test {
+class PipeWriterTest : public PipeQueueTest {
  protected:
   void SetUp() override { Init(1 << 16); }
   void TearDown() override { Close(); }
+  // PipeQueueTest::Init, plus a PipeWriter (writer_) with a claimed slot (slot_).
   void Init(uint64_t max_message_bytes) {
-    Close();
-    absl::StatusOr<SharedMapping> m = MakeSharedQueue(max_message_bytes);
-    ASSERT_TRUE(m.ok()) << m.status();
-    mapping_ = *std::move(m);
-    q_ = mapping_.get();
-    absl::StatusOr<PipeEnds> p = MakePipe();
-    ASSERT_TRUE(p.ok());
-    pipe_ = *p;
-    reader_ = std::make_unique<PipeReader>(q_, pipe_.read_fd);
+    writer_.reset();
+    ASSERT_NO_FATAL_FAILURE(PipeQueueTest::Init(max_message_bytes));
     writer_ = std::make_unique<PipeWriter>(q_, pipe_.write_fd, pipe_.capacity, reader_.get());
     absl::StatusOr<int> slot = ClaimSlot(q_);
     ASSERT_TRUE(slot.ok());
@@ -54,10 +48,7 @@ class PipeWriterTest : public ::testing::Test {
   }
   void Close() {
     writer_.reset();
-    reader_.reset();
-    if (pipe_.read_fd >= 0) close(pipe_.read_fd);
-    if (pipe_.write_fd >= 0) close(pipe_.write_fd);
-    pipe_ = PipeEnds{};
+    ClosePipe();
   }
   // What Put does for `n` items on `slot`: reserve them.
   void Reserve(int64_t n, int slot) {
@@ -84,12 +75,13 @@ class PipeWriterTest : public ::testing::Test {
     }
     return ids;
   }
-  Ledger L() const { return Accounts(q_).Snapshot(); }
+  // Reserves and writes a batch of `n` new items with ids [first_id, first_id + n) on slot_.
+  void PutBatch(uint64_t first_id, int n) {
+    Reserve(n, slot_);
+    std::string b = Batch(first_id, n);
+    ASSERT_TRUE(writer_->WriteBatch(slot_, &b[0], b.size(), n).ok());
+  }
 
-  SharedMapping mapping_;
-  SharedQueue* q_ = nullptr;
-  PipeEnds pipe_;
-  std::unique_ptr<PipeReader> reader_;
   std::unique_ptr<PipeWriter> writer_;
   int slot_ = -1;
 };
@@ -165,9 +157,7 @@ TEST_F(PipeWriterTest, DiedMidFrame) {
   const std::string dead = StampedBatch();
   LeaveDeadBatch(q_, slot_, pipe_.write_fd, dead, 2 * 48 + 40, false);  // 1, 2, half of 3
   // The next writer repairs, then writes its own batch (ids 100, 101 -> seqs 6, 7).
-  Reserve(2, slot_);
-  std::string b = Batch(100, 2);
-  ASSERT_TRUE(writer_->WriteBatch(slot_, &b[0], b.size(), 2).ok());
+  ASSERT_NO_FATAL_FAILURE(PutBatch(100, 2));
   Ledger l = L();
   EXPECT_EQ(l.items, 4) << "1, 2 and the new two; 3..5 counted lost at once";
   EXPECT_EQ(l.items_lost, 3u);
@@ -186,9 +176,7 @@ TEST_F(PipeWriterTest, DiedMidFrame) {
 TEST_F(PipeWriterTest, DiedBeforeWritingAnything) {
   Reserve(5, slot_);
   LeaveDeadBatch(q_, slot_, pipe_.write_fd, StampedBatch(), 0, false);
-  Reserve(1, slot_);
-  std::string b = Batch(100, 1);
-  ASSERT_TRUE(writer_->WriteBatch(slot_, &b[0], b.size(), 1).ok());
+  ASSERT_NO_FATAL_FAILURE(PutBatch(100, 1));
   EXPECT_EQ(L().items, 1);
   EXPECT_EQ(L().items_lost, 5u);
   EXPECT_EQ(TakeAll(), (Ids{100}));
@@ -200,9 +188,7 @@ TEST_F(PipeWriterTest, DiedAfterWritingEverything) {
   Reserve(5, slot_);
   const std::string dead = StampedBatch();
   LeaveDeadBatch(q_, slot_, pipe_.write_fd, dead, dead.size(), false);
-  Reserve(1, slot_);
-  std::string b = Batch(100, 1);
-  ASSERT_TRUE(writer_->WriteBatch(slot_, &b[0], b.size(), 1).ok());
+  ASSERT_NO_FATAL_FAILURE(PutBatch(100, 1));
   EXPECT_EQ(L().items, 6);
   EXPECT_EQ(L().items_lost, 0u);
   EXPECT_EQ(q_->slots[slot_].unsent, 0);
@@ -215,9 +201,7 @@ TEST_F(PipeWriterTest, DiedAfterItsOwnBookkeeping) {
   Reserve(5, slot_);
   const std::string dead = StampedBatch();
   LeaveDeadBatch(q_, slot_, pipe_.write_fd, dead, dead.size(), true);
-  Reserve(1, slot_);
-  std::string b = Batch(100, 1);
-  ASSERT_TRUE(writer_->WriteBatch(slot_, &b[0], b.size(), 1).ok());
+  ASSERT_NO_FATAL_FAILURE(PutBatch(100, 1));
   EXPECT_EQ(q_->slots[slot_].unsent, 0) << "the slot is not settled twice";
   EXPECT_EQ(L().items, 6);
   EXPECT_EQ(TakeAll(), (Ids{1, 2, 3, 4, 5, 100}));
@@ -230,9 +214,7 @@ TEST_F(PipeWriterTest, PartOfTheBatchAlreadyTakenBeforeTheRepair) {
   const std::string dead = StampedBatch();
   LeaveDeadBatch(q_, slot_, pipe_.write_fd, dead, 3 * 48 + 10, false);
   EXPECT_EQ(TakeAll(), (Ids{1, 2, 3})) << "readers take what is whole meanwhile";
-  Reserve(1, slot_);
-  std::string b = Batch(100, 1);
-  ASSERT_TRUE(writer_->WriteBatch(slot_, &b[0], b.size(), 1).ok());
+  ASSERT_NO_FATAL_FAILURE(PutBatch(100, 1));
   EXPECT_EQ(L().items, 1);
   EXPECT_EQ(L().items_lost, 2u);
   EXPECT_EQ(TakeAll(), (Ids{100}));
@@ -271,9 +253,7 @@ TEST_F(PipeWriterTest, WriterKilledWhileBlockedOnAFullPipe) {
   KillAndReap(child);
   const size_t frame = kFrameHeaderBytes + kPayload;
   const uint64_t whole = pipe_.capacity / frame;  // complete frames in the pipe
-  Reserve(1, slot_);
-  std::string b = Batch(1000, 1);
-  ASSERT_TRUE(writer_->WriteBatch(slot_, &b[0], b.size(), 1).ok());
+  ASSERT_NO_FATAL_FAILURE(PutBatch(1000, 1));
   Ledger l = L();
   EXPECT_EQ(l.items_lost, kFrames - whole);
   EXPECT_EQ(l.items, static_cast<int64_t>(whole) + 1);

@@ -20,12 +20,11 @@ namespace channel {
 namespace internal {
 namespace {
 
+using ::channel::testing::ExpectExitCode;
 using ::channel::testing::ForkChild;
 using ::channel::testing::KillAndReap;
-using ::channel::testing::MakeSharedQueue;
 using ::channel::testing::ReadValue;
 using ::channel::testing::TestPipe;
-using ::channel::testing::WaitChild;
 using ::channel::testing::WaitExited;
 using ::channel::testing::WriteValue;
 
@@ -96,9 +95,7 @@ TEST(ProcessRegistryTest, ZombieIsDeadThenReapedIsDead) {
   EXPECT_FALSE(ProcessAlive(pid, start));
   EXPECT_FALSE(ProcessAlive(pid, 0));
   // Reaped: gone.
-  absl::StatusOr<int> code = WaitChild(pid, absl::Seconds(30));
-  ASSERT_TRUE(code.ok());
-  EXPECT_EQ(*code, -SIGKILL);
+  ASSERT_NO_FATAL_FAILURE(ExpectExitCode(pid, -SIGKILL));
   child.pid = -1;
   EXPECT_FALSE(ProcessAlive(pid, start));
   EXPECT_FALSE(ProcessAlive(pid, 0));
@@ -108,9 +105,7 @@ TEST(ProcessRegistryTest, ZombieIsDeadThenReapedIsDead) {
 TEST(ProcessRegistryTest, ExitedAndReapedIsDead) {
   const pid_t pid = ForkChild([] { return 0; });
   ASSERT_GT(pid, 0);
-  absl::StatusOr<int> code = WaitChild(pid, absl::Seconds(30));
-  ASSERT_TRUE(code.ok());
-  EXPECT_EQ(*code, 0);
+  ASSERT_NO_FATAL_FAILURE(ExpectExitCode(pid, 0));
   EXPECT_FALSE(ProcessAlive(pid, 0));
   EXPECT_FALSE(ProcessAlive(pid, 12345));
 }
@@ -142,17 +137,7 @@ TEST(ProcessRegistryTest, StartTimeParsingSurvivesHostileCommandNames) {
   }
 }
 
-class SlotTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    absl::StatusOr<SharedMapping> m = MakeSharedQueue(4096);
-    ASSERT_TRUE(m.ok()) << m.status();
-    mapping_ = *std::move(m);
-    q_ = mapping_.get();
-  }
-  SharedMapping mapping_;
-  SharedQueue* q_ = nullptr;
-};
+using SlotTest = ::channel::testing::SharedQueueTest;
 
 TEST_F(SlotTest, ClaimAndRelease) {
   absl::StatusOr<int> a = ClaimSlot(q_);
@@ -207,9 +192,7 @@ TEST_F(SlotTest, ConcurrentClaimsFromManyProcessesAreDistinct) {
   for (int p = 0; p < kProcs; ++p) ASSERT_TRUE(WriteValue(start.w, char{'g'}));
   std::multiset<pid_t> owners;
   for (pid_t k : kids) {
-    absl::StatusOr<int> code = WaitChild(k, absl::Seconds(60));
-    ASSERT_TRUE(code.ok()) << code.status();
-    EXPECT_EQ(*code, 0);
+    ASSERT_NO_FATAL_FAILURE(ExpectExitCode(k, 0, absl::Seconds(60)));
   }
   for (int i = 0; i < kMaxSlots; ++i) {
     const pid_t owner = q_->slots[i].pid.load();

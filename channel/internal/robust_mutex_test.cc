@@ -16,6 +16,7 @@ namespace channel {
 namespace internal {
 namespace {
 
+using ::channel::testing::ExpectExitCode;
 using ::channel::testing::ForkChild;
 using ::channel::testing::KillAndReap;
 using ::channel::testing::ReadValue;
@@ -41,15 +42,16 @@ class RobustMutexTest : public ::testing::Test {
   }
   void TearDown() override { munmap(s_, sizeof(Shared)); }
 
-  // Forks a child that locks the mutex, marks a half-done critical section, reports over
-  // `ready`, then waits for `release` (a byte: unlock and exit 0) or its end (EOF: exit
-  // holding the lock) — or is killed.
-  pid_t StartHolder(TestPipe& ready, TestPipe& release) {
+  // Forks a child (*holder) that locks the mutex, marks a half-done critical section and
+  // reports it; returns once it has. The child then waits for `release` (a byte: unlock and
+  // exit 0) or its end (EOF: exit holding the lock) — or is killed.
+  void StartHolder(TestPipe& release, pid_t* holder) {
+    TestPipe ready;
     Shared* s = s_;
     const int ready_w = ready.w;
     const int release_r = release.r;
     const int release_w = release.w;
-    return ForkChild([=] {
+    *holder = ForkChild([=] {
       close(release_w);  // so that the parent closing its end is an EOF here
       absl::StatusOr<RobustMutex::Acquired> r = s->mu.Lock(Deadline::Never());
       if (!r.ok()) return 2;
@@ -63,21 +65,25 @@ class RobustMutexTest : public ::testing::Test {
       }
       return 5;  // exit still holding the lock
     });
+    ASSERT_GT(*holder, 0);
+    char c;
+    ASSERT_TRUE(ReadValue(ready.r, &c, absl::Seconds(30)));
+  }
+
+  // Expects `r`, the result of locking the mutex, to have found it clean; then unlocks it.
+  void ExpectClean(absl::StatusOr<RobustMutex::Acquired> r) {
+    ASSERT_TRUE(r.ok()) << r.status();
+    EXPECT_EQ(*r, RobustMutex::Acquired::kClean);
+    s_->mu.Unlock();
   }
 
   Shared* s_ = nullptr;
 };
 
 TEST_F(RobustMutexTest, UncontendedLockIsClean) {
-  absl::StatusOr<RobustMutex::Acquired> r = s_->mu.Lock(Deadline::Never());
-  ASSERT_TRUE(r.ok()) << r.status();
-  EXPECT_EQ(*r, RobustMutex::Acquired::kClean);
-  s_->mu.Unlock();
-  r = s_->mu.TryLock();
-  ASSERT_TRUE(r.ok()) << r.status();
-  EXPECT_EQ(*r, RobustMutex::Acquired::kClean);
-  s_->mu.Unlock();
-  r = s_->mu.Lock(Deadline::After(absl::ZeroDuration()));
+  ASSERT_NO_FATAL_FAILURE(ExpectClean(s_->mu.Lock(Deadline::Never())));
+  ASSERT_NO_FATAL_FAILURE(ExpectClean(s_->mu.TryLock()));
+  absl::StatusOr<RobustMutex::Acquired> r = s_->mu.Lock(Deadline::After(absl::ZeroDuration()));
   ASSERT_TRUE(r.ok()) << "a free mutex is locked even with an expired deadline: " << r.status();
   s_->mu.Unlock();
 }
@@ -85,9 +91,7 @@ TEST_F(RobustMutexTest, UncontendedLockIsClean) {
 void HolderDiesThenRepairRunsOnce(Shared* s, pid_t holder, bool sigkill) {
   if (sigkill) {
     ASSERT_EQ(kill(holder, SIGKILL), 0);
-    absl::StatusOr<int> code = WaitChild(holder, absl::Seconds(30));
-    ASSERT_TRUE(code.ok()) << code.status();
-    EXPECT_EQ(*code, -SIGKILL);
+    ASSERT_NO_FATAL_FAILURE(ExpectExitCode(holder, -SIGKILL));
   }
   int repairs = 0;
   {
@@ -117,33 +121,25 @@ void HolderDiesThenRepairRunsOnce(Shared* s, pid_t holder, bool sigkill) {
 }
 
 TEST_F(RobustMutexTest, HolderSigkilledRepairRunsExactlyOnce) {
-  TestPipe ready, release;
-  const pid_t holder = StartHolder(ready, release);
-  ASSERT_GT(holder, 0);
-  char c;
-  ASSERT_TRUE(ReadValue(ready.r, &c, absl::Seconds(30)));
+  TestPipe release;
+  pid_t holder;
+  ASSERT_NO_FATAL_FAILURE(StartHolder(release, &holder));
   HolderDiesThenRepairRunsOnce(s_, holder, /*sigkill=*/true);
 }
 
 TEST_F(RobustMutexTest, HolderExitsHoldingRepairRunsExactlyOnce) {
-  TestPipe ready, release;
-  const pid_t holder = StartHolder(ready, release);
-  ASSERT_GT(holder, 0);
-  char c;
-  ASSERT_TRUE(ReadValue(ready.r, &c, absl::Seconds(30)));
+  TestPipe release;
+  pid_t holder;
+  ASSERT_NO_FATAL_FAILURE(StartHolder(release, &holder));
   release.CloseWrite();  // EOF: the holder _exit()s still holding the lock
-  absl::StatusOr<int> code = WaitChild(holder, absl::Seconds(30));
-  ASSERT_TRUE(code.ok()) << code.status();
-  EXPECT_EQ(*code, 5);
+  ASSERT_NO_FATAL_FAILURE(ExpectExitCode(holder, 5));
   HolderDiesThenRepairRunsOnce(s_, holder, /*sigkill=*/false);
 }
 
 TEST_F(RobustMutexTest, WaiterBlockedOnTheLockIsWokenByTheDeath) {
-  TestPipe ready, release;
-  const pid_t holder = StartHolder(ready, release);
-  ASSERT_GT(holder, 0);
-  char c;
-  ASSERT_TRUE(ReadValue(ready.r, &c, absl::Seconds(30)));
+  TestPipe release;
+  pid_t holder;
+  ASSERT_NO_FATAL_FAILURE(StartHolder(release, &holder));
   // A second process blocks in Lock (no deadline) and reports what it got.
   TestPipe result;
   Shared* s = s_;
@@ -164,21 +160,14 @@ TEST_F(RobustMutexTest, WaiterBlockedOnTheLockIsWokenByTheDeath) {
   char got = 0;
   ASSERT_TRUE(ReadValue(result.r, &got, absl::Seconds(30))) << "the waiter was not woken";
   EXPECT_EQ(got, 'D');
-  absl::StatusOr<int> code = WaitChild(waiter, absl::Seconds(30));
-  ASSERT_TRUE(code.ok()) << code.status();
-  EXPECT_EQ(*code, 0);
-  absl::StatusOr<RobustMutex::Acquired> r = s_->mu.TryLock();
-  ASSERT_TRUE(r.ok()) << r.status();
-  EXPECT_EQ(*r, RobustMutex::Acquired::kClean);
-  s_->mu.Unlock();
+  ASSERT_NO_FATAL_FAILURE(ExpectExitCode(waiter, 0));
+  ASSERT_NO_FATAL_FAILURE(ExpectClean(s_->mu.TryLock()));
 }
 
 TEST_F(RobustMutexTest, TimedLockAndTryLockAgainstALiveHolder) {
-  TestPipe ready, release;
-  const pid_t holder = StartHolder(ready, release);
-  ASSERT_GT(holder, 0);
-  char c;
-  ASSERT_TRUE(ReadValue(ready.r, &c, absl::Seconds(30)));
+  TestPipe release;
+  pid_t holder;
+  ASSERT_NO_FATAL_FAILURE(StartHolder(release, &holder));
 
   const absl::Time start = absl::Now();
   absl::StatusOr<RobustMutex::Acquired> r =
@@ -208,42 +197,30 @@ TEST_F(RobustMutexTest, TimedLockAndTryLockAgainstALiveHolder) {
 
   // The holder releases cleanly: the mutex is clean for the next locker.
   ASSERT_TRUE(WriteValue(release.w, char{'u'}));
-  absl::StatusOr<int> code = WaitChild(holder, absl::Seconds(30));
-  ASSERT_TRUE(code.ok()) << code.status();
-  EXPECT_EQ(*code, 0);
-  r = s_->mu.Lock(Deadline::After(absl::Seconds(30)));
-  ASSERT_TRUE(r.ok()) << r.status();
-  EXPECT_EQ(*r, RobustMutex::Acquired::kClean);
-  s_->mu.Unlock();
+  ASSERT_NO_FATAL_FAILURE(ExpectExitCode(holder, 0));
+  ASSERT_NO_FATAL_FAILURE(ExpectClean(s_->mu.Lock(Deadline::After(absl::Seconds(30)))));
   EXPECT_EQ(repairs, 0);
 }
 
 TEST_F(RobustMutexTest, OwnerDiedViaRawLockThenConsistent) {
-  TestPipe ready, release;
-  const pid_t holder = StartHolder(ready, release);
-  ASSERT_GT(holder, 0);
-  char c;
-  ASSERT_TRUE(ReadValue(ready.r, &c, absl::Seconds(30)));
+  TestPipe release;
+  pid_t holder;
+  ASSERT_NO_FATAL_FAILURE(StartHolder(release, &holder));
   KillAndReap(holder);
   absl::StatusOr<RobustMutex::Acquired> r = s_->mu.TryLock();
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(*r, RobustMutex::Acquired::kOwnerDied);
   s_->mu.MarkConsistent();
   s_->mu.Unlock();
-  r = s_->mu.Lock(Deadline::Never());
-  ASSERT_TRUE(r.ok()) << r.status();
-  EXPECT_EQ(*r, RobustMutex::Acquired::kClean);
-  s_->mu.Unlock();
+  ASSERT_NO_FATAL_FAILURE(ExpectClean(s_->mu.Lock(Deadline::Never())));
 }
 
 TEST_F(RobustMutexTest, UnlockWithoutMarkConsistentMakesItUnrecoverable) {
   // Documents what the library's repair paths must never do: an owner-died mutex unlocked
   // without MarkConsistent() is dead for good, reported as kInternal (not a hang).
-  TestPipe ready, release;
-  const pid_t holder = StartHolder(ready, release);
-  ASSERT_GT(holder, 0);
-  char c;
-  ASSERT_TRUE(ReadValue(ready.r, &c, absl::Seconds(30)));
+  TestPipe release;
+  pid_t holder;
+  ASSERT_NO_FATAL_FAILURE(StartHolder(release, &holder));
   KillAndReap(holder);
   absl::StatusOr<RobustMutex::Acquired> r = s_->mu.Lock(Deadline::After(absl::Seconds(30)));
   ASSERT_TRUE(r.ok()) << r.status();

@@ -21,9 +21,12 @@
 #include <cstdint>
 #include <cstdlib>
 #include <functional>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
+
+#include <gtest/gtest.h>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -31,9 +34,12 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "channel/internal/accounts.h"
 #include "channel/internal/crc32c.h"
 #include "channel/internal/deadline.h"
 #include "channel/internal/frame.h"
+#include "channel/internal/pipe_queue.h"
+#include "channel/internal/pipe_reader.h"
 #include "channel/internal/shared_state.h"
 
 namespace channel {
@@ -110,6 +116,15 @@ inline absl::StatusOr<int> WaitChild(pid_t pid, absl::Duration timeout) {
   } while (r < 0 && errno == EINTR);
   if (r != pid) return absl::InternalError(absl::StrCat("waitpid: ", strerror(errno)));
   return DecodeStatus(status);
+}
+
+// Waits (bounded) for child `pid` and expects it to end with `code` (-N: killed by signal N).
+// A fatal failure if it does not end in time: call it inside ASSERT_NO_FATAL_FAILURE when the
+// test must stop there.
+inline void ExpectExitCode(pid_t pid, int code, absl::Duration timeout = absl::Seconds(30)) {
+  absl::StatusOr<int> got = WaitChild(pid, timeout);
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(*got, code);
 }
 
 // SIGKILLs and reaps a child (cleanup path; bounded).
@@ -281,6 +296,52 @@ inline bool MakeOwnerDead(internal::RobustMutex* mu) {
   absl::StatusOr<int> code = WaitChild(pid, absl::Seconds(30));
   return code.ok() && *code == 0;
 }
+
+// Fixture: an anonymous SharedQueue (q_) of 4 KiB messages, as MakeSharedQueue makes it.
+class SharedQueueTest : public ::testing::Test {
+ protected:
+  void SetUp() override { MapQueue(4096); }
+
+  // Replaces q_ by a fresh queue of messages of at most `max_message_bytes`.
+  void MapQueue(uint64_t max_message_bytes) {
+    absl::StatusOr<internal::SharedMapping> m = MakeSharedQueue(max_message_bytes);
+    ASSERT_TRUE(m.ok()) << m.status();
+    mapping_ = *std::move(m);
+    q_ = mapping_.get();
+  }
+
+  internal::Ledger L() const { return internal::Accounts(q_).Snapshot(); }
+
+  internal::SharedMapping mapping_;
+  internal::SharedQueue* q_ = nullptr;
+};
+
+// Fixture: the reading side of a PipeQueue: a SharedQueue (64 KiB messages unless a test calls
+// Init again), a real pipe (pipe_) and a PipeReader on it (reader_).
+class PipeQueueTest : public SharedQueueTest {
+ protected:
+  void SetUp() override { Init(1 << 16); }
+  void TearDown() override { ClosePipe(); }
+
+  // Closes what there is, then makes a new queue, pipe and reader.
+  void Init(uint64_t max_message_bytes) {
+    ClosePipe();
+    ASSERT_NO_FATAL_FAILURE(MapQueue(max_message_bytes));
+    absl::StatusOr<internal::PipeEnds> p = internal::MakePipe();
+    ASSERT_TRUE(p.ok()) << p.status();
+    pipe_ = *p;
+    reader_ = std::make_unique<internal::PipeReader>(q_, pipe_.read_fd);
+  }
+  void ClosePipe() {
+    reader_.reset();
+    if (pipe_.read_fd >= 0) close(pipe_.read_fd);
+    if (pipe_.write_fd >= 0) close(pipe_.write_fd);
+    pipe_ = internal::PipeEnds{};
+  }
+
+  internal::PipeEnds pipe_;
+  std::unique_ptr<internal::PipeReader> reader_;
+};
 
 }  // namespace testing
 }  // namespace channel
