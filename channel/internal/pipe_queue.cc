@@ -125,14 +125,16 @@ absl::Status PipeQueue::Put(size_t payload_bytes, absl::FunctionRef<void(char*)>
   }
   absl::StatusOr<int> slot = Slot();
   if (!slot.ok()) return slot.status();
-  absl::Status reserved = Reserve(*slot, deadline);
+  bool was_empty = false;
+  absl::Status reserved = Reserve(*slot, deadline, &was_empty);
   if (!reserved.ok()) return reserved;
   CHANNEL_FAULT_POINT("put.reserved");
-  feeder_.Append(*slot, payload_bytes, encode, [this] { return shared_from_this(); });
+  feeder_.Append(*slot, payload_bytes, encode, [this] { return shared_from_this(); },
+                 /*latency_first=*/was_empty);
   return absl::OkStatus();
 }
 
-absl::Status PipeQueue::Reserve(int slot, const Deadline& deadline) {
+absl::Status PipeQueue::Reserve(int slot, const Deadline& deadline, bool* was_empty) {
   const int64_t maxsize = q_->header.maxsize;
   auto full = [maxsize] {
     return absl::ResourceExhaustedError(absl::StrCat("the queue is full (maxsize ", maxsize, ")"));
@@ -143,8 +145,9 @@ absl::Status PipeQueue::Reserve(int slot, const Deadline& deadline) {
         bool reserved = false;
         absl::Status locked = accounts_.Transact(
             deadline, slot,
-            [maxsize](Ledger& l, SlotCounters* c) {
+            [maxsize, was_empty](Ledger& l, SlotCounters* c) {
               if (maxsize > 0 && l.items >= maxsize) return false;
+              *was_empty = l.items == 0;
               ++l.items;
               ++l.unfinished;
               ++c->unsent;
