@@ -529,7 +529,7 @@ TEST_F(PipeReaderTest, DiedAfterReadKeepsOnlyFramesThatContinueTheStream) {
 
 TEST_F(PipeReaderTest, DiedAfterReadCompletingAStraddlingFrame) {
   // Frame 2's header and first 8 payload bytes were published by an earlier read; the dead
-  // reader read the rest of frame 2 and frames 3 and 4. (With a tombstone or skip frame among
+  // reader read the rest of frame 2 and frames 3 and 4. (With a tombstone among
   // them, see DiedAfterRead*Tombstone* below.)
   Expect(3, 4);
   q_->accounts.ledger.read_seq = 2;
