@@ -169,22 +169,27 @@ absl::Status PipeReader::AbsorbTornBatch(uint64_t first, uint64_t last, int slot
     return absl::UnavailableError("staging cannot hold the pipe's contents");
   }
   // Every item written so far is now taken, whole in staging, or never coming. Count the whole
-  // ones that readers have not accounted for yet; the rest, up to `last`, are lost.
+  // ones that readers have not accounted for yet; the rest, up to `last`, are lost. The walk must
+  // make exactly the decisions Pump will make over the same bytes (nothing more can arrive before
+  // this batch is closed): a frame that is incomplete now is torn and, like any bytes that do not
+  // verify, skipped one byte at a time — frames inside its claimed length are still found.
   const Ledger& ledger = q_->accounts.ledger;
-  const uint64_t from = std::max(LoadRelaxed(ledger.read_seq), LoadRelaxed(ledger.accounted_through) + 1);
+  const uint64_t from =
+      std::max(LoadRelaxed(ledger.read_seq), LoadRelaxed(ledger.accounted_through) + 1);
+  const uint64_t next_seq = LoadRelaxed(q_->writer.next_seq);
   uint64_t present = 0;
   const char* s_base = q_->staging();
   for (uint64_t p = r.head; p + kFrameHeaderBytes <= r.tail;) {
     absl::StatusOr<FrameHeader> h = DecodeHeader(s_base + p, q_->header.max_message_bytes);
-    if (!h.ok()) {
+    bool whole = h.ok() && h->seq != 0 && h->seq < next_seq && p + h->frame_bytes() <= r.tail;
+    if (whole && h->kind == FrameKind::kItem) {
+      whole = VerifyPayload(*h, s_base + p + kFrameHeaderBytes).ok();
+    }
+    if (!whole) {
       p += 1 + FindMagic(s_base + p + 1, r.tail - p - 1);
       continue;
     }
-    if (p + h->frame_bytes() > r.tail) break;
-    if (h->kind == FrameKind::kItem && h->seq >= from && h->seq <= last &&
-        VerifyPayload(*h, s_base + p + kFrameHeaderBytes).ok()) {
-      ++present;
-    }
+    if (h->kind == FrameKind::kItem && h->seq >= from && h->seq <= last) ++present;
     p += h->frame_bytes();
   }
   const uint64_t lost = last >= from ? last - from + 1 - std::min(present, last - from + 1) : 0;
