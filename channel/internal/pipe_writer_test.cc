@@ -173,6 +173,36 @@ TEST_F(PipeWriterTest, DiedMidFrame) {
   EXPECT_EQ(l.read_seq, 8u);
 }
 
+TEST_F(PipeWriterTest, FramesInsideATornFramesLengthAreNotCountedLostByTheNextRepair) {
+  // Batch [1, 3]: frame 3 claims 1 KiB, and its writer died after 40 bytes of it.
+  WriterState& w = q_->writer;
+  Reserve(3, slot_);
+  const std::string torn = ItemFrame(1, TestPayload(1)) + ItemFrame(2, TestPayload(2)) +
+                           ItemFrame(3, TestPayload(3, 1024)).substr(0, 40);
+  w.in_write_slot = slot_;
+  w.in_write_last = 3;
+  w.in_write_first = 1;
+  w.next_seq = 4;
+  ASSERT_TRUE(WriteFull(pipe_.write_fd, torn.data(), torn.size()));
+  ASSERT_TRUE(MakeOwnerDead(&w.mu));
+  // The next writer repairs (3 lost) and writes seqs 4, 5: inside frame 3's claimed length.
+  ASSERT_NO_FATAL_FAILURE(PutBatch(100, 2));
+  // A third writer dies before writing any of its batch [6, 7]; the repair must find 4 and 5
+  // behind the torn frame, as a reader will, and count only 6 and 7 lost.
+  Reserve(2, slot_);
+  w.in_write_slot = slot_;
+  w.in_write_last = 7;
+  w.in_write_first = 6;
+  w.next_seq = 8;
+  ASSERT_TRUE(MakeOwnerDead(&w.mu));
+  ASSERT_NO_FATAL_FAILURE(PutBatch(200, 1));
+  EXPECT_EQ(L().items_lost, 3u);
+  EXPECT_EQ(L().items, 5);
+  EXPECT_EQ(TakeAll(), (Ids{1, 2, 100, 101, 200}));
+  EXPECT_EQ(L().items, 0);
+  EXPECT_EQ(L().items_lost, 3u);
+}
+
 TEST_F(PipeWriterTest, DiedBeforeWritingAnything) {
   Reserve(5, slot_);
   LeaveDeadBatch(q_, slot_, pipe_.write_fd, StampedBatch(), 0, false);
