@@ -16,19 +16,6 @@ namespace {
 // is kept, so steady traffic (even of large messages) never re-faults its buffer.
 constexpr size_t kKeepBufferBytes = 64 << 20;
 
-// Frames up to this size may be written by Put's own thread (at most PIPE_BUF: atomic, and
-// non-blocking once poll() reports room).
-constexpr size_t kDirectFrameBytes = 4096;
-
-// Header (seq 0: PipeWriter stamps it under the writer lock) and payload of one frame.
-void EncodeFrame(size_t payload_bytes, absl::FunctionRef<void(char*)> encode, char* frame) {
-  encode(frame + kFrameHeaderBytes);
-  FrameHeader h;
-  h.payload_bytes = static_cast<uint32_t>(payload_bytes);
-  h.payload_crc = Crc32c(frame + kFrameHeaderBytes, payload_bytes);
-  EncodeHeader(h, frame);
-}
-
 }  // namespace
 
 char* Feeder::Buffer::Append(size_t n) {
@@ -54,28 +41,15 @@ Feeder::~Feeder() {
 }
 
 void Feeder::Append(int slot, size_t payload_bytes, absl::FunctionRef<void(char*)> encode,
-                    absl::FunctionRef<std::shared_ptr<void>()> keepalive, bool latency_first) {
-  const size_t frame_bytes = kFrameHeaderBytes + payload_bytes;
+                    absl::FunctionRef<std::shared_ptr<void>()> keepalive) {
   std::unique_lock<std::mutex> lock(mu_);
   slot_ = slot;
-  if (latency_first && frame_bytes <= kDirectFrameBytes && pending_count_ == 0 &&
-      writing_count_ == 0 && direct_count_ == 0 && !closing_ && !cancelled_) {
-    ++direct_count_;
-    lock.unlock();
-    char frame[kDirectFrameBytes];
-    EncodeFrame(payload_bytes, encode, frame);
-    const std::optional<absl::Status> written = writer_->TryWriteOne(slot, frame, frame_bytes);
-    lock.lock();
-    --direct_count_;
-    if (written.has_value()) {
-      if (!written->ok() && error_.ok()) error_ = *written;
-      idle_cv_.notify_all();
-      return;
-    }
-    memcpy(pending_.Append(frame_bytes), frame, frame_bytes);  // could not: hand it over
-  } else {
-    EncodeFrame(payload_bytes, encode, pending_.Append(frame_bytes));
-  }
+  char* frame = pending_.Append(kFrameHeaderBytes + payload_bytes);
+  encode(frame + kFrameHeaderBytes);
+  FrameHeader h;
+  h.payload_bytes = static_cast<uint32_t>(payload_bytes);
+  h.payload_crc = Crc32c(frame + kFrameHeaderBytes, payload_bytes);
+  EncodeHeader(h, frame);  // seq is stamped by PipeWriter under the writer lock
   // Only the first frame after a swap can find the thread waiting; notify after unlocking, so it
   // does not wake into a held mutex.
   const bool was_empty = pending_count_++ == 0;
@@ -122,14 +96,14 @@ void Feeder::Close() {
 bool Feeder::WaitWrittenFor(absl::Duration timeout) {
   std::unique_lock<std::mutex> lock(mu_);
   return idle_cv_.wait_for(lock, absl::ToChronoNanoseconds(timeout),
-                           [this] { return cancelled_ || (!started_ && direct_count_ == 0); });
+                           [this] { return !started_ || cancelled_; });
 }
 
 absl::Status Feeder::Join() {
   std::thread thread;
   {
     std::unique_lock<std::mutex> lock(mu_);
-    idle_cv_.wait(lock, [this] { return cancelled_ || (!started_ && direct_count_ == 0); });
+    idle_cv_.wait(lock, [this] { return !started_ || cancelled_; });
     thread = std::move(thread_);
   }
   if (thread.joinable()) {
@@ -155,7 +129,7 @@ int64_t Feeder::Cancel() {
 
 int64_t Feeder::unwritten() const {
   std::lock_guard<std::mutex> lock(mu_);
-  return pending_count_ + writing_count_ + direct_count_;
+  return pending_count_ + writing_count_;
 }
 
 void Feeder::ForgetAfterFork() {
@@ -169,7 +143,6 @@ void Feeder::ForgetAfterFork() {
   writing_ = Buffer();
   pending_count_ = 0;
   writing_count_ = 0;
-  direct_count_ = 0;
   slot_ = -1;
   started_ = false;
   closing_ = false;

@@ -62,12 +62,8 @@ class Feeder {
   // Appends one frame whose payload `encode` writes (payload_bytes, a multiple of 8), for the
   // items reserved on `slot`. If the thread has to be started, `keepalive()` gives it ownership
   // of everything it touches (called only then: it is not free on every Put).
-  //
-  // `latency_first` (the queue was empty: a consumer is likely waiting): if nothing of this
-  // feeder is pending and a small frame can be written without blocking, the calling thread
-  // writes it itself, sparing the hand-off to the feeder thread. Under load, frames are batched.
   void Append(int slot, size_t payload_bytes, absl::FunctionRef<void(char*)> encode,
-              absl::FunctionRef<std::shared_ptr<void>()> keepalive, bool latency_first);
+              absl::FunctionRef<std::shared_ptr<void>()> keepalive);
   void Close();
   // After Close(): waits until the thread has written everything and exited. The first write
   // error, if one happened (its items were counted lost).
@@ -99,7 +95,6 @@ class Feeder {
   Buffer writing_;
   int64_t pending_count_ = 0;
   int64_t writing_count_ = 0;  // frames in the batch the thread is writing
-  int64_t direct_count_ = 0;   // frames being written by Put's own thread (see Append)
   int slot_ = -1;
   bool started_ = false;
   bool closing_ = false;

@@ -125,16 +125,14 @@ absl::Status PipeQueue::Put(size_t payload_bytes, absl::FunctionRef<void(char*)>
   }
   absl::StatusOr<int> slot = Slot();
   if (!slot.ok()) return slot.status();
-  bool was_empty = false;
-  absl::Status reserved = Reserve(*slot, deadline, &was_empty);
+  absl::Status reserved = Reserve(*slot, deadline);
   if (!reserved.ok()) return reserved;
   CHANNEL_FAULT_POINT("put.reserved");
-  feeder_.Append(*slot, payload_bytes, encode, [this] { return shared_from_this(); },
-                 /*latency_first=*/was_empty);
+  feeder_.Append(*slot, payload_bytes, encode, [this] { return shared_from_this(); });
   return absl::OkStatus();
 }
 
-absl::Status PipeQueue::Reserve(int slot, const Deadline& deadline, bool* was_empty) {
+absl::Status PipeQueue::Reserve(int slot, const Deadline& deadline) {
   const int64_t maxsize = q_->header.maxsize;
   auto full = [maxsize] {
     return absl::ResourceExhaustedError(absl::StrCat("the queue is full (maxsize ", maxsize, ")"));
@@ -145,9 +143,8 @@ absl::Status PipeQueue::Reserve(int slot, const Deadline& deadline, bool* was_em
         bool reserved = false;
         absl::Status locked = accounts_.Transact(
             deadline, slot,
-            [maxsize, was_empty](Ledger& l, SlotCounters* c) {
+            [maxsize](Ledger& l, SlotCounters* c) {
               if (maxsize > 0 && l.items >= maxsize) return false;
-              *was_empty = l.items == 0;
               ++l.items;
               ++l.unfinished;
               ++c->unsent;

@@ -88,9 +88,7 @@ class PipeQueue final : public QueueBackend,
  private:
   PipeQueue(SharedMapping mapping, PipeEnds pipe, std::function<void(PipeQueue&)> on_release);
   absl::StatusOr<int> Slot();
-  // Takes one of the queue's places for an item (waiting while it is full); *was_empty tells
-  // whether the queue held nothing before.
-  absl::Status Reserve(int slot, const Deadline& deadline, bool* was_empty);
+  absl::Status Reserve(int slot, const Deadline& deadline);
   // Calls `attempt` (-> std::optional<absl::Status>, nullopt: not yet) until it returns a status,
   // which WaitFor returns, or the deadline passes (nullopt), sleeping on `event` in between;
   // every sleep is at most kReapSlice, after which this process runs the reaper.

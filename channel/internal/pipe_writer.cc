@@ -3,7 +3,6 @@
 #include <errno.h>
 #include <poll.h>
 #include <string.h>
-#include <limits.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -17,27 +16,12 @@ namespace channel {
 namespace internal {
 
 absl::Status PipeWriter::WriteBatch(int slot, char* buf, size_t bytes, int64_t count) {
-  RobustLock lock;
-  absl::Status s = lock.Acquire(&q_->writer.mu, Deadline::Never(), [this] { Repair(); });
-  if (!s.ok()) return s;
-  if (q_->writer.tombstone_due != 0) WriteDueTombstone(/*block=*/true);
-  return WriteLocked(slot, buf, bytes, count);
-}
-
-std::optional<absl::Status> PipeWriter::TryWriteOne(int slot, char* frame, size_t bytes) {
-  RobustLock lock;
-  if (bytes > PIPE_BUF || !lock.TryAcquire(&q_->writer.mu, [this] { Repair(); }).ok() ||
-      q_->writer.tombstone_due != 0) {
-    return std::nullopt;
-  }
-  // POLLOUT on a pipe means a free buffer slot, so a write of at most PIPE_BUF cannot block.
-  pollfd p{fd_, POLLOUT, 0};
-  if (poll(&p, 1, 0) != 1 || (p.revents & POLLOUT) == 0) return std::nullopt;
-  return WriteLocked(slot, frame, bytes, 1);
-}
-
-absl::Status PipeWriter::WriteLocked(int slot, char* buf, size_t bytes, int64_t count) {
   WriterState& w = q_->writer;
+  RobustLock lock;
+  absl::Status s = lock.Acquire(&w.mu, Deadline::Never(), [this] { Repair(); });
+  if (!s.ok()) return s;
+  if (w.tombstone_due != 0) WriteDueTombstone(/*block=*/true);
+
   const uint64_t first = w.next_seq;
   const uint64_t last = first + static_cast<uint64_t>(count) - 1;
   for (size_t off = 0, seq = first; off < bytes; ++seq) {

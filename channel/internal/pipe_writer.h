@@ -21,7 +21,6 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <optional>
 
 #include "absl/status/status.h"
 #include "channel/internal/accounts.h"
@@ -42,10 +41,6 @@ class PipeWriter {
   // the writer had died, and the error is returned.
   absl::Status WriteBatch(int slot, char* buf, size_t bytes, int64_t count);
 
-  // Writes one frame of at most PIPE_BUF bytes now, if that cannot block: nullopt (nothing done)
-  // when the writer lock is busy, a tombstone is due or the pipe is full.
-  std::optional<absl::Status> TryWriteOne(int slot, char* frame, size_t bytes);
-
   // For the reaper: takes the writer lock if it is free within a short bound (repairing it if its
   // holder died), runs `with_lock`, and writes a due tombstone if the pipe has room. Returns false
   // if the lock was busy.
@@ -63,8 +58,6 @@ class PipeWriter {
   }
 
  private:
-  // With the writer lock held: stamps seqs, records the batch, writes it, settles the books.
-  absl::Status WriteLocked(int slot, char* buf, size_t bytes, int64_t count);
   void Repair();
   // With the writer lock held and nothing being written: settles batch [first, last] of `slot`,
   // whose write did not finish (see above). Idempotent through the slot's sent_through.
