@@ -20,16 +20,20 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "channel/internal/deadline.h"
+#include "channel/internal/futex.h"
 
 namespace bench {
 
 // CLOCK_MONOTONIC in nanoseconds (the same clock in every process, and in Python's
 // time.monotonic_ns()).
-int64_t NowNanos();
+inline int64_t NowNanos() { return channel::internal::MonotonicNanos(); }
 
-// Futex helpers for words in MAP_SHARED memory (non-private operations).
-void FutexWait(std::atomic<uint32_t>* word, uint32_t expected, int64_t timeout_ns = -1);
-void FutexWakeAll(std::atomic<uint32_t>* word);
+// The library's futex seam, for words in MAP_SHARED memory; no timeout by default.
+inline void FutexWait(std::atomic<uint32_t>* word, uint32_t expected, int64_t timeout_ns = -1) {
+  channel::internal::FutexWait(word, expected, timeout_ns);
+}
+using channel::internal::FutexWakeAll;
 
 // A zero-initialised array of trivially copyable T in anonymous shared memory: a child forked
 // after construction sees the same bytes. Unmapped by the destructor (in every process that
