@@ -325,7 +325,10 @@ void PipeQueue::DeclareWrittenItemsLost() {
 void PipeQueue::MaybeReap() {
   const int64_t now = MonotonicNanos();
   int64_t last = q_->last_reap_ns.load(std::memory_order_relaxed);
-  if (now - last < kReapIntervalNs) return;
+  // Unsigned, so a stamp from an untrusted file or from before a reboot (a monotonic time from
+  // another boot may lie in the future) reads as "long ago" instead of overflowing.
+  const uint64_t since = static_cast<uint64_t>(now) - static_cast<uint64_t>(last);
+  if (since < static_cast<uint64_t>(kReapIntervalNs)) return;
   if (!q_->last_reap_ns.compare_exchange_strong(last, now)) return;  // another process has it
   Reap();
 }
