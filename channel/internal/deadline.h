@@ -33,6 +33,11 @@ class Deadline {
     return Deadline(ns >= INT64_MAX - now ? INT64_MAX : now + ns);
   }
 
+  // The earlier of the two.
+  Deadline Earliest(const Deadline& other) const {
+    return Deadline(std::min(at_ns_, other.at_ns_));
+  }
+
   bool never() const { return at_ns_ == INT64_MAX; }
   bool expired() const { return !never() && MonotonicNanos() >= at_ns_; }
   // Nanoseconds left, clamped to [0, cap_ns]; cap_ns when the deadline is Never.

@@ -14,6 +14,9 @@ namespace internal {
 namespace {
 
 constexpr int kSpins = 100;  // a few microseconds at most
+// The longest single sleep in Lock (see there). Critical sections last microseconds, so only a
+// lost wake-up or a stopped holder ever makes a waiter wake up for nothing.
+constexpr absl::Duration kWaitSlice = absl::Milliseconds(10);
 
 inline void CpuRelax() {
 #if defined(__x86_64__) || defined(__i386__)
@@ -60,7 +63,18 @@ absl::StatusOr<RobustMutex::Acquired> RobustMutex::Lock(const Deadline& deadline
     if (rc != EBUSY) return Interpret(rc);
     CpuRelax();
   }
-  if (deadline.never()) return Interpret(pthread_mutex_lock(&mu_));
+  // Never one unbounded sleep. A waiter that the unlocker woke and that is killed before it
+  // takes the lock dies with the wake-up; if another process took the free lock meanwhile on
+  // the fast path (which clears FUTEX_WAITERS), nobody wakes the remaining sleepers, ever —
+  // the kernel's robust-list cleanup only covers a dead waiter when the lock word is 0. Such
+  // a sleeper would stay blocked on a free lock; waking up every kWaitSlice bounds that.
+  for (;;) {
+    const int rc = TimedLock(deadline.Earliest(Deadline::After(kWaitSlice)));
+    if (rc != ETIMEDOUT || deadline.expired()) return Interpret(rc);
+  }
+}
+
+int RobustMutex::TimedLock(const Deadline& deadline) {
 #if defined(__SANITIZE_THREAD__)
   // ThreadSanitizer does not intercept pthread_mutex_clocklock and would then report every
   // unlock as unbalanced; under TSan, wait against CLOCK_REALTIME instead (a clock jump can
@@ -75,10 +89,10 @@ absl::StatusOr<RobustMutex::Acquired> RobustMutex::Lock(const Deadline& deadline
     __tsan_mutex_pre_lock(&mu_, 0);
     __tsan_mutex_post_lock(&mu_, 0, 0);
   }
-  return Interpret(rc);
+  return rc;
 #else
   const timespec abs = deadline.AbsTimespec();
-  return Interpret(pthread_mutex_clocklock(&mu_, CLOCK_MONOTONIC, &abs));
+  return pthread_mutex_clocklock(&mu_, CLOCK_MONOTONIC, &abs);
 #endif
 }
 

@@ -38,6 +38,8 @@ class RobustMutex {
 
  private:
   absl::StatusOr<Acquired> Interpret(int rc);
+  // pthread_mutex_clocklock until `deadline`; returns its error code.
+  int TimedLock(const Deadline& deadline);
   pthread_mutex_t mu_;
 };
 

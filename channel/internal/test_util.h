@@ -68,6 +68,19 @@ inline bool PollReadable(int fd, absl::Duration timeout) {
   }
 }
 
+// The state letter of `pid` in /proc/PID/stat ('R', 'S', 'Z'...); '\0' when it is gone.
+inline char ProcessState(pid_t pid) {
+  char path[64];
+  snprintf(path, sizeof path, "/proc/%d/stat", static_cast<int>(pid));
+  FILE* f = fopen(path, "r");
+  if (f == nullptr) return '\0';
+  char buf[512] = {};
+  const size_t n = fread(buf, 1, sizeof buf - 1, f);
+  fclose(f);
+  const char* p = n > 0 ? strrchr(buf, ')') : nullptr;
+  return p != nullptr && p[1] == ' ' ? p[2] : '\0';
+}
+
 // Waits (bounded) until `pid` has exited: it is a zombie or gone. Works for any process.
 inline bool WaitExited(pid_t pid, absl::Duration timeout) {
   const int pidfd = PidfdOpen(pid);
@@ -78,15 +91,8 @@ inline bool WaitExited(pid_t pid, absl::Duration timeout) {
     const internal::Deadline deadline = internal::Deadline::After(timeout);
     for (;;) {
       if (kill(pid, 0) != 0 && errno == ESRCH) return true;
-      char path[64];
-      snprintf(path, sizeof path, "/proc/%d/stat", static_cast<int>(pid));
-      FILE* f = fopen(path, "r");
-      if (f == nullptr) return true;
-      char buf[512] = {};
-      const size_t n = fread(buf, 1, sizeof buf - 1, f);
-      fclose(f);
-      const char* p = n > 0 ? strrchr(buf, ')') : nullptr;
-      if (p != nullptr && (p[2] == 'Z' || p[2] == 'X')) return true;
+      const char state = ProcessState(pid);
+      if (state == '\0' || state == 'Z' || state == 'X') return true;
       if (deadline.expired()) return false;
       usleep(1000);
     }
