@@ -74,6 +74,23 @@ TEST(Crc32cTest, AgreesWithReferenceAtEveryLengthAndAlignment) {
   }
 }
 
+TEST(Crc32cTest, AgreesWithReferenceAroundTheInterleavedBlockSizes) {
+  // Long inputs are checksummed as three interleaved streams of 4 KiB, then of 256 bytes, and
+  // the rest in one stream; each boundary is crossed here, at odd alignments too.
+  std::mt19937 rng(99);
+  std::vector<uint8_t> buf(3 * 3 * 4096 + 64);
+  for (auto& b : buf) b = static_cast<uint8_t>(rng());
+  for (size_t base : {size_t{3 * 256}, size_t{2 * 3 * 256}, size_t{3 * 4096},
+                      size_t{3 * 4096 + 3 * 256}, size_t{2 * 3 * 4096}}) {
+    for (size_t len = base - 9; len <= base + 9; ++len) {
+      for (size_t align : {0, 1, 7}) {
+        const uint8_t* p = buf.data() + align;
+        ASSERT_EQ(Crc32c(p, len), ReferenceCrc32c(p, len)) << "align " << align << " len " << len;
+      }
+    }
+  }
+}
+
 TEST(Crc32cTest, LargeBuffer) {
   std::vector<uint8_t> buf((1 << 20) + 3);
   std::mt19937 rng(7);
