@@ -164,6 +164,39 @@ TEST_F(RobustMutexTest, WaiterBlockedOnTheLockIsWokenByTheDeath) {
   ASSERT_NO_FATAL_FAILURE(ExpectClean(s_->mu.TryLock()));
 }
 
+TEST_F(RobustMutexTest, SleeperWhoseWakeUpWasLostStillTakesTheFreeLock) {
+  // The state a killed waiter can leave behind (see RobustMutex::Lock): the lock word is 0,
+  // nobody holds the lock, and a waiter sleeps in the kernel with no wake-up coming. The
+  // test makes that state directly: a live holder, a waiter asleep on it, then the word is
+  // cleared the way an unlock does, minus the futex wake.
+  TestPipe release;
+  pid_t holder;
+  ASSERT_NO_FATAL_FAILURE(StartHolder(release, &holder));
+  TestPipe result;
+  Shared* s = s_;
+  const int result_w = result.w;
+  const pid_t waiter = ForkChild([=] {
+    absl::StatusOr<RobustMutex::Acquired> r = s->mu.Lock(Deadline::Never());
+    WriteValue(result_w, !r.ok() ? 'E' : *r == RobustMutex::Acquired::kOwnerDied ? 'D' : 'C');
+    return 0;
+  });
+  ASSERT_GT(waiter, 0);
+  // glibc's lock word is the first member of pthread_mutex_t, itself RobustMutex's only member.
+  auto* word = reinterpret_cast<std::atomic<uint32_t>*>(&s_->mu);
+  constexpr uint32_t kFutexWaiters = 0x80000000;
+  const Deadline asleep = Deadline::After(absl::Seconds(30));
+  while (!((word->load() & kFutexWaiters) != 0 && ::channel::testing::ProcessState(waiter) == 'S')) {
+    ASSERT_FALSE(asleep.expired()) << "the waiter never went to sleep on the lock";
+    sched_yield();
+  }
+  word->store(0);  // released, and the wake-up lost
+  char got = 0;
+  ASSERT_TRUE(ReadValue(result.r, &got, absl::Seconds(30))) << "the waiter sleeps on a free lock";
+  EXPECT_EQ(got, 'C');
+  ASSERT_NO_FATAL_FAILURE(ExpectExitCode(waiter, 0));
+  KillAndReap(holder);  // it still believes it holds the lock; its death changes nothing now
+}
+
 TEST_F(RobustMutexTest, TimedLockAndTryLockAgainstALiveHolder) {
   TestPipe release;
   pid_t holder;
