@@ -114,6 +114,14 @@ bool PipeReader::Pump(Payload* out) {
       need = kFrameHeaderBytes - avail;
     }
     if (drained) return false;
+    // Nothing staged and every seq handed out already taken or lost: the pipe holds nothing a
+    // reader wants (a writer advances next_seq before it writes), so skip the read(2). A
+    // stale next_seq cannot hide a frame: its writer signals data_ready only after writing,
+    // and the waiter's snapshot of data_ready precedes this load.
+    if (avail == 0 &&
+        LoadRelaxed(q_->accounts.ledger.read_seq) >= LoadRelaxed(q_->writer.next_seq)) {
+      return false;
+    }
     if (!ReadMore(need)) drained = true;
   }
 }

@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -134,6 +135,21 @@ TEST_F(PipeReaderTest, EmptyPipeHasNothing) {
   EXPECT_EQ(l.items, 0);
   EXPECT_EQ(l.read_seq, 1u);
   EXPECT_EQ(l.resyncs, 0u);
+}
+
+TEST_F(PipeReaderTest, NoReadWhileEverySeqHandedOutIsTaken) {
+  // With nothing staged and read_seq == next_seq the reader does not call read(2): bytes in the
+  // pipe (here garbage) are left alone until a writer hands out a new seq.
+  const std::string garbage(64, 'x');
+  Write(garbage);
+  EXPECT_EQ(Take(), 0u);
+  int unread = 0;
+  ASSERT_EQ(ioctl(pipe_.read_fd, FIONREAD, &unread), 0);
+  EXPECT_EQ(unread, 64);
+  Expect(1, 1);  // seq 1 handed out and written
+  Write(ItemFrame(1, TestPayload(1)));
+  EXPECT_EQ(Take(), 1u);
+  EXPECT_EQ(L().resyncs, 1u) << "the garbage ahead of it was read and skipped";
 }
 
 TEST_F(PipeReaderTest, ItemsInOrderWithTheirPayloads) {

@@ -185,7 +185,10 @@ TEST_F(RobustMutexTest, SleeperWhoseWakeUpWasLostStillTakesTheFreeLock) {
   auto* word = reinterpret_cast<std::atomic<uint32_t>*>(&s_->mu);
   constexpr uint32_t kFutexWaiters = 0x80000000;
   const Deadline asleep = Deadline::After(absl::Seconds(30));
-  while (!((word->load() & kFutexWaiters) != 0 && ::channel::testing::ProcessState(waiter) == 'S')) {
+  auto asleep_on_lock = [&] {
+    return (word->load() & kFutexWaiters) != 0 && ::channel::testing::ProcessState(waiter) == 'S';
+  };
+  while (!asleep_on_lock()) {
     ASSERT_FALSE(asleep.expired()) << "the waiter never went to sleep on the lock";
     sched_yield();
   }
