@@ -5,7 +5,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <climits>
+#include <cstdlib>
+
+#include "channel/internal/deadline.h"
 
 namespace channel {
 namespace internal {
@@ -25,6 +29,53 @@ void FutexWait(std::atomic<uint32_t>* word, uint32_t expected, int64_t timeout_n
 
 void FutexWakeAll(std::atomic<uint32_t>* word) {
   syscall(SYS_futex, reinterpret_cast<uint32_t*>(word), FUTEX_WAKE, INT_MAX, nullptr, nullptr, 0);
+}
+
+namespace {
+
+// How long a waiter watches the counter before it sleeps. The default covers a peer's critical
+// section and system call on another core; TYPED_CHANNEL_SPIN_US (0 to 1000; 0 never spins)
+// overrides it for the whole process. A single-core machine never spins: the awaited thread
+// cannot run until the spinner gives up its CPU.
+constexpr int64_t kDefaultSpinNs = 20 * 1000;
+
+int64_t SpinNs() {
+  static const int64_t ns = [] {
+    if (sysconf(_SC_NPROCESSORS_ONLN) <= 1) return int64_t{0};
+    const char* env = getenv("TYPED_CHANNEL_SPIN_US");
+    if (env == nullptr || *env == '\0') return kDefaultSpinNs;
+    char* end = nullptr;
+    const long us = strtol(env, &end, 10);
+    if (*end != '\0' || us < 0) return kDefaultSpinNs;
+    return int64_t{std::min(us, 1000L)} * 1000;
+  }();
+  return ns;
+}
+
+// Polls `word` for up to max_ns; true as soon as it differs from `snapshot`.
+bool SpinWhileEqual(const std::atomic<uint32_t>& word, uint32_t snapshot, int64_t max_ns) {
+  const int64_t until = MonotonicNanos() + max_ns;
+  do {
+    for (int i = 0; i < 16; ++i) {
+      if (word.load(std::memory_order_seq_cst) != snapshot) return true;
+#if defined(__x86_64__) || defined(__i386__)
+      __builtin_ia32_pause();
+#endif
+    }
+  } while (MonotonicNanos() < until);
+  return false;
+}
+
+}  // namespace
+
+void SharedEvent::Wait(uint32_t snapshot, int64_t timeout_ns) {
+  const int64_t spin_ns = timeout_ns >= 0 ? std::min(SpinNs(), timeout_ns) : SpinNs();
+  if (spin_ns > 0) {
+    if (SpinWhileEqual(seq, snapshot, spin_ns)) return;
+    if (timeout_ns >= 0) timeout_ns -= spin_ns;
+  }
+  armed.store(1, std::memory_order_seq_cst);
+  FutexWait(&seq, snapshot, timeout_ns);
 }
 
 }  // namespace internal

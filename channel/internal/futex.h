@@ -43,11 +43,12 @@ struct SharedEvent {
     }
   }
   uint32_t Snapshot() const { return seq.load(std::memory_order_seq_cst); }
-  // Sleeps unless Signal() was called since `snapshot` was taken (or timeout_ns passes).
-  void Wait(uint32_t snapshot, int64_t timeout_ns) {
-    armed.store(1, std::memory_order_seq_cst);
-    FutexWait(&seq, snapshot, timeout_ns);
-  }
+  // Returns once Signal() was called since `snapshot` was taken, or timeout_ns (>= 0) passed,
+  // or spuriously. On a multi-core machine it first watches the counter for 20 us without
+  // sleeping (TYPED_CHANNEL_SPIN_US overrides that; 0 turns it off): the other side of a busy
+  // queue usually signals within that time, and then neither side pays for a futex wake-up and
+  // a context switch. On a saturated machine the spin costs more than it saves.
+  void Wait(uint32_t snapshot, int64_t timeout_ns);
 };
 
 }  // namespace internal
