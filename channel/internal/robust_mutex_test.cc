@@ -70,6 +70,24 @@ class RobustMutexTest : public ::testing::Test {
     ASSERT_TRUE(ReadValue(ready.r, &c, absl::Seconds(30)));
   }
 
+  // Forks a child (*waiter) that blocks in Lock (no deadline), releases the mutex once it has it,
+  // and reports through `result` what it got: 'C' clean, 'D' owner died, 'E' an error.
+  void StartWaiter(TestPipe& result, pid_t* waiter) {
+    Shared* s = s_;
+    const int result_w = result.w;
+    *waiter = ForkChild([=] {
+      absl::StatusOr<RobustMutex::Acquired> r = s->mu.Lock(Deadline::Never());
+      const char code = !r.ok() ? 'E' : *r == RobustMutex::Acquired::kOwnerDied ? 'D' : 'C';
+      if (r.ok()) {
+        if (*r == RobustMutex::Acquired::kOwnerDied) s->mu.MarkConsistent();
+        s->mu.Unlock();
+      }
+      WriteValue(result_w, code);
+      return 0;
+    });
+    ASSERT_GT(*waiter, 0);
+  }
+
   // Expects `r`, the result of locking the mutex, to have found it clean; then unlocks it.
   void ExpectClean(absl::StatusOr<RobustMutex::Acquired> r) {
     ASSERT_TRUE(r.ok()) << r.status();
@@ -140,21 +158,9 @@ TEST_F(RobustMutexTest, WaiterBlockedOnTheLockIsWokenByTheDeath) {
   TestPipe release;
   pid_t holder;
   ASSERT_NO_FATAL_FAILURE(StartHolder(release, &holder));
-  // A second process blocks in Lock (no deadline) and reports what it got.
   TestPipe result;
-  Shared* s = s_;
-  const int result_w = result.w;
-  const pid_t waiter = ForkChild([=] {
-    absl::StatusOr<RobustMutex::Acquired> r = s->mu.Lock(Deadline::Never());
-    const char code = !r.ok() ? 'E' : *r == RobustMutex::Acquired::kOwnerDied ? 'D' : 'C';
-    if (r.ok()) {
-      if (*r == RobustMutex::Acquired::kOwnerDied) s->mu.MarkConsistent();
-      s->mu.Unlock();
-    }
-    WriteValue(result_w, code);
-    return 0;
-  });
-  ASSERT_GT(waiter, 0);
+  pid_t waiter;
+  ASSERT_NO_FATAL_FAILURE(StartWaiter(result, &waiter));
   ASSERT_EQ(kill(holder, SIGKILL), 0);
   ASSERT_TRUE(WaitChild(holder, absl::Seconds(30)).ok());
   char got = 0;
@@ -173,14 +179,8 @@ TEST_F(RobustMutexTest, SleeperWhoseWakeUpWasLostStillTakesTheFreeLock) {
   pid_t holder;
   ASSERT_NO_FATAL_FAILURE(StartHolder(release, &holder));
   TestPipe result;
-  Shared* s = s_;
-  const int result_w = result.w;
-  const pid_t waiter = ForkChild([=] {
-    absl::StatusOr<RobustMutex::Acquired> r = s->mu.Lock(Deadline::Never());
-    WriteValue(result_w, !r.ok() ? 'E' : *r == RobustMutex::Acquired::kOwnerDied ? 'D' : 'C');
-    return 0;
-  });
-  ASSERT_GT(waiter, 0);
+  pid_t waiter;
+  ASSERT_NO_FATAL_FAILURE(StartWaiter(result, &waiter));
   // glibc's lock word is the first member of pthread_mutex_t, itself RobustMutex's only member.
   auto* word = reinterpret_cast<std::atomic<uint32_t>*>(&s_->mu);
   constexpr uint32_t kFutexWaiters = 0x80000000;
