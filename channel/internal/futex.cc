@@ -1,6 +1,7 @@
 #include "channel/internal/futex.h"
 
 #include <linux/futex.h>
+#include <sched.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -35,13 +36,11 @@ namespace {
 
 // How long a waiter watches the counter before it sleeps. The default covers a peer's critical
 // section and system call on another core; TYPED_CHANNEL_SPIN_US (0 to 1000; 0 never spins)
-// overrides it for the whole process. A single-core machine never spins: the awaited thread
-// cannot run until the spinner gives up its CPU.
+// overrides it for the whole process.
 constexpr int64_t kDefaultSpinNs = 20 * 1000;
 
-int64_t SpinNs() {
+int64_t ConfiguredSpinNs() {
   static const int64_t ns = [] {
-    if (sysconf(_SC_NPROCESSORS_ONLN) <= 1) return int64_t{0};
     const char* env = getenv("TYPED_CHANNEL_SPIN_US");
     if (env == nullptr || *env == '\0') return kDefaultSpinNs;
     char* end = nullptr;
@@ -68,8 +67,24 @@ bool SpinWhileEqual(const std::atomic<uint32_t>& word, uint32_t snapshot, int64_
 
 }  // namespace
 
+void SharedEvent::Signal() {
+  // A hint for waiters (see Wait); any value, even garbage from a queue file, is harmless.
+  signal_cpu.store(static_cast<uint32_t>(sched_getcpu() + 1), std::memory_order_relaxed);
+  seq.fetch_add(1, std::memory_order_seq_cst);
+  if (armed.load(std::memory_order_seq_cst) != 0 &&
+      armed.exchange(0, std::memory_order_seq_cst) != 0) {
+    FutexWakeAll(&seq);
+  }
+}
+
 void SharedEvent::Wait(uint32_t snapshot, int64_t timeout_ns) {
-  const int64_t spin_ns = timeout_ns >= 0 ? std::min(SpinNs(), timeout_ns) : SpinNs();
+  // Spinning only pays when the signaller can run meanwhile. If the last signal came from this
+  // CPU, the next one probably needs this CPU too (one core, both sides pinned to it, or the
+  // scheduler keeps them together): spinning would only delay it, so sleep at once.
+  const uint32_t last_cpu = signal_cpu.load(std::memory_order_relaxed);
+  const bool same_cpu = last_cpu == static_cast<uint32_t>(sched_getcpu() + 1);
+  const int64_t spin = same_cpu ? 0 : ConfiguredSpinNs();
+  const int64_t spin_ns = timeout_ns >= 0 ? std::min(spin, timeout_ns) : spin;
   if (spin_ns > 0) {
     if (SpinWhileEqual(seq, snapshot, spin_ns)) return;
     if (timeout_ns >= 0) timeout_ns -= spin_ns;

@@ -34,20 +34,16 @@ void FutexWakeAll(std::atomic<uint32_t>* word);
 struct SharedEvent {
   std::atomic<uint32_t> seq{0};
   std::atomic<uint32_t> armed{0};
+  std::atomic<uint32_t> signal_cpu{0};  // 1 + the CPU of the last Signal(), 0 before any
 
-  void Signal() {
-    seq.fetch_add(1, std::memory_order_seq_cst);
-    if (armed.load(std::memory_order_seq_cst) != 0 &&
-        armed.exchange(0, std::memory_order_seq_cst) != 0) {
-      FutexWakeAll(&seq);
-    }
-  }
+  void Signal();
   uint32_t Snapshot() const { return seq.load(std::memory_order_seq_cst); }
   // Returns once Signal() was called since `snapshot` was taken, or timeout_ns (>= 0) passed,
-  // or spuriously. On a multi-core machine it first watches the counter for 20 us without
-  // sleeping (TYPED_CHANNEL_SPIN_US overrides that; 0 turns it off): the other side of a busy
-  // queue usually signals within that time, and then neither side pays for a futex wake-up and
-  // a context switch. On a saturated machine the spin costs more than it saves.
+  // or spuriously. Unless the last signal came from the caller's CPU, it first watches the
+  // counter for 20 us without sleeping (TYPED_CHANNEL_SPIN_US overrides that; 0 turns it off):
+  // the other side of a busy queue usually signals within that time, and then neither side
+  // pays for a futex wake-up and a context switch. On a saturated machine the spin can cost
+  // more than it saves.
   void Wait(uint32_t snapshot, int64_t timeout_ns);
 };
 
