@@ -3,9 +3,9 @@
 // The input is written into the pipe of a fresh anonymous SharedQueue; PipeReader::TryTake is
 // called until it has nothing more, first while the writers are (as far as the reader knows)
 // still writing (done_seq = 0: incomplete frames are waited for), then once they are all done
-// (done_seq = every seq handed out: incomplete frames are torn and skipped). Every payload taken is decoded with
-// OpenPayload and read generically. Must never crash, hang or allocate without bound, and the
-// reader's shared state must be consistent after every call.
+// (done_seq = every seq handed out: incomplete frames are torn and skipped). Every payload taken is
+// decoded with OpenPayload and read generically. Must never crash, hang or allocate without bound,
+// and the reader's shared state must be consistent after every call.
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <unistd.h>

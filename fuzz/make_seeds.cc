@@ -180,7 +180,8 @@ std::string SmallLayout(std::string file) {
   memcpy(&h, file.data(), sizeof h);
   h.staging_capacity = channel::internal::StagingCapacity(h.max_message_bytes, false);
   h.total_bytes = h.staging_offset + h.staging_capacity;
-  h.header_crc = channel::internal::Crc32c(&h, offsetof(channel::internal::SharedHeader, header_crc));
+  h.header_crc =
+      channel::internal::Crc32c(&h, offsetof(channel::internal::SharedHeader, header_crc));
   memcpy(&file[0], &h, sizeof h);
   return file;
 }
@@ -194,7 +195,8 @@ void QueueFileSeeds() {
        NamedQueueFile<JobQueue>("a", 64 << 20, 3));
   Save("queue_file_fuzz", "small_layout_with_items",
        SmallLayout(NamedQueueFile<JobQueue>("b", 4096, 3)));
-  Save("queue_file_fuzz", "small_layout_empty", SmallLayout(NamedQueueFile<JobQueue>("c", 4096, 0)));
+  Save("queue_file_fuzz", "small_layout_empty",
+       SmallLayout(NamedQueueFile<JobQueue>("c", 4096, 0)));
   Save("queue_file_fuzz", "small_layout_joinable",
        SmallLayout(NamedQueueFile<channel::JoinableQueue<demo::Job>>("d", 4096, 1)));
   rmdir(templ);

@@ -155,7 +155,8 @@ void RunOnce(std::string file, bool fix_header_crc) {
   const bool has_header = file.size() >= sizeof header;
   if (has_header) {
     if (fix_header_crc) {
-      const uint32_t crc = channel::internal::Crc32c(file.data(), offsetof(SharedHeader, header_crc));
+      const uint32_t crc =
+          channel::internal::Crc32c(file.data(), offsetof(SharedHeader, header_crc));
       memcpy(&file[offsetof(SharedHeader, header_crc)], &crc, sizeof crc);
     }
     memcpy(&header, file.data(), sizeof header);

@@ -352,7 +352,8 @@ TEST(QueueTest, DeadProducerReservationsAreReleased) {
   JobMessage m(100);
   absl::Status put = q.Put(m.builder, absl::Seconds(20));
   ASSERT_TRUE(put.ok()) << put << " qsize=" << q.qsize() << " lost=" << q.stats().items_lost
-                        << " dead=" << q.stats().dead_processes << " torn=" << q.stats().torn_writes;
+                        << " dead=" << q.stats().dead_processes
+                        << " torn=" << q.stats().torn_writes;
   // Everything readable is intact; the torn frame was skipped; the new item arrives.
   std::vector<uint64_t> ids;
   for (;;) {

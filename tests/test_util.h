@@ -130,7 +130,8 @@ inline void KillAndReap(pid_t pid) {
 
 // Polls `done` until true or the timeout passes: for observable state that has no event to wait
 // on (e.g. a counter repaired by another process's reaper).
-inline bool Eventually(const std::function<bool()>& done, absl::Duration timeout = absl::Seconds(20)) {
+inline bool Eventually(const std::function<bool()>& done,
+                       absl::Duration timeout = absl::Seconds(20)) {
   const absl::Time deadline = absl::Now() + timeout;
   while (!done()) {
     if (absl::Now() >= deadline) return false;

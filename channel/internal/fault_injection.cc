@@ -37,7 +37,8 @@ uint64_t NextRandom() {
     owner = getpid();
     timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
-    state = (static_cast<uint64_t>(owner) << 32) ^ static_cast<uint64_t>(ts.tv_nsec) ^ 0x9E3779B97F4A7C15u;
+    state = (static_cast<uint64_t>(owner) << 32) ^ static_cast<uint64_t>(ts.tv_nsec) ^
+            0x9E3779B97F4A7C15u;
   }
   state ^= state << 13;
   state ^= state >> 7;

@@ -244,8 +244,8 @@ absl::StatusOr<std::shared_ptr<QueueBackend>> CreateNamedQueue(absl::string_view
     unlink(tmp.c_str());
     unlink(fifo.c_str());
     if (e == EEXIST) {
-      return absl::AlreadyExistsError(absl::StrCat("a queue named \"", name, "\" already exists in ",
-                                                   *dir));
+      return absl::AlreadyExistsError(
+          absl::StrCat("a queue named \"", name, "\" already exists in ", *dir));
     }
     errno = e;
     return ErrnoStatus("publishing", path);
@@ -266,7 +266,8 @@ absl::StatusOr<std::shared_ptr<QueueBackend>> OpenNamedQueue(absl::string_view n
       return absl::NotFoundError(absl::StrCat("no queue named \"", name, "\" in ", *dir));
     }
     if (errno == ELOOP) {
-      return absl::FailedPreconditionError(absl::StrCat(path, " is a symlink; refusing to follow it"));
+      return absl::FailedPreconditionError(
+          absl::StrCat(path, " is a symlink; refusing to follow it"));
     }
     return ErrnoStatus("opening", path);
   }

@@ -68,7 +68,9 @@ class PipeReaderTest : public PipeQueueTest {
     q_->writer.next_seq = std::max<uint64_t>(static_cast<uint64_t>(n), done_seq) + 1;
   }
 
-  void Write(const std::string& bytes) { ASSERT_TRUE(WriteFull(pipe_.write_fd, bytes.data(), bytes.size())); }
+  void Write(const std::string& bytes) {
+    ASSERT_TRUE(WriteFull(pipe_.write_fd, bytes.data(), bytes.size()));
+  }
 
   // Writes bytes into staging at `at` (as a previous read(2) would have).
   void Stage(uint64_t at, const std::string& bytes) {
