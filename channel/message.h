@@ -43,10 +43,10 @@ class Message {
  private:
   template <typename Derived, typename U>
   friend class internal::QueueBase;
-  Message(internal::Payload payload, std::unique_ptr<capnp::FlatArrayMessageReader> reader)
-      : payload_(std::move(payload)),
-        reader_(std::move(reader)),
-        root_(reader_->template getRoot<T>()) {}
+  // `root` is reader's root struct as T (OpenPayload hands it out with the reader).
+  Message(internal::Payload payload, std::unique_ptr<capnp::FlatArrayMessageReader> reader,
+          typename T::Reader root)
+      : payload_(std::move(payload)), reader_(std::move(reader)), root_(root) {}
 
   internal::Payload payload_;
   std::unique_ptr<capnp::FlatArrayMessageReader> reader_;

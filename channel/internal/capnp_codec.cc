@@ -1,5 +1,6 @@
 #include "channel/internal/capnp_codec.h"
 
+#include <algorithm>
 #include <cstring>
 #include <limits>
 #include <vector>
@@ -18,38 +19,64 @@ absl::Status KjError(absl::StatusCode code, absl::string_view what, const kj::Ex
   return absl::Status(code, absl::StrCat(what, ": ", e.getDescription().cStr()));
 }
 
-// Visits every object of a message through capnp's own readers, which check bounds, nesting
-// depth and the traversal budget as they go — including the amplification charge for lists of
-// zero-sized elements, which AnyPointer::targetSize() does not apply (a 32-byte message could
-// otherwise claim half a billion elements). Throws kj::Exception on anything malformed.
-void WalkPointer(capnp::AnyPointer::Reader pointer);
+// Visits every object of a message through capnp's readers, which check bounds, nesting depth and
+// pointer kinds as they go and throw kj::Exception on anything malformed. The reader it walks has
+// no traversal limit (so that the caller may read the message as often as it likes); the walk
+// keeps its own budget instead, charging every object at least what capnp's traversal limit
+// would: a word per pointer, a struct's size (at least one word), a list's content — and one word
+// per element of a list of zero-sized elements, capnp's "amplified read" rule, without which a
+// 32-byte message could claim half a billion elements. A message whose walk exceeds the budget
+// (pointers reused to make a small message traverse as a huge one) is refused.
+class Walker {
+ public:
+  explicit Walker(uint64_t budget_words) : left_(budget_words) {}
 
-void Walk(capnp::AnyStruct::Reader s) {
-  for (capnp::AnyPointer::Reader p : s.getPointerSection()) WalkPointer(p);
-}
-
-void WalkPointer(capnp::AnyPointer::Reader pointer) {
-  switch (pointer.getPointerType()) {
-    case capnp::PointerType::NULL_:
-      return;
-    case capnp::PointerType::STRUCT:
-      Walk(pointer.getAs<capnp::AnyStruct>());
-      return;
-    case capnp::PointerType::LIST: {
-      capnp::AnyList::Reader list = pointer.getAs<capnp::AnyList>();
-      if (list.getElementSize() == capnp::ElementSize::POINTER) {
-        for (capnp::AnyPointer::Reader p : list.as<capnp::List<capnp::AnyPointer>>()) {
-          WalkPointer(p);
-        }
-      } else if (list.getElementSize() == capnp::ElementSize::INLINE_COMPOSITE) {
-        for (capnp::AnyStruct::Reader s : list.as<capnp::List<capnp::AnyStruct>>()) Walk(s);
-      }
-      return;
-    }
-    case capnp::PointerType::CAPABILITY:
-      KJ_FAIL_REQUIRE("capabilities cannot travel through a queue");
+  void Struct(capnp::AnyStruct::Reader s) {
+    Charge(std::max<uint64_t>(1, s.getDataSection().size() / 8 + s.getPointerSection().size()));
+    for (capnp::AnyPointer::Reader p : s.getPointerSection()) Pointer(p);
   }
-}
+
+  void Pointer(capnp::AnyPointer::Reader pointer) {
+    Charge(1);
+    switch (pointer.getPointerType()) {
+      case capnp::PointerType::NULL_:
+        return;
+      case capnp::PointerType::STRUCT:
+        Struct(pointer.getAs<capnp::AnyStruct>());
+        return;
+      case capnp::PointerType::LIST:
+        List(pointer.getAs<capnp::AnyList>());
+        return;
+      case capnp::PointerType::CAPABILITY:
+        KJ_FAIL_REQUIRE("capabilities cannot travel through a queue");
+    }
+  }
+
+ private:
+  void List(capnp::AnyList::Reader list) {
+    switch (list.getElementSize()) {
+      case capnp::ElementSize::POINTER:
+        for (capnp::AnyPointer::Reader p : list.as<capnp::List<capnp::AnyPointer>>()) Pointer(p);
+        return;
+      case capnp::ElementSize::INLINE_COMPOSITE:
+        for (capnp::AnyStruct::Reader s : list.as<capnp::List<capnp::AnyStruct>>()) Struct(s);
+        return;
+      case capnp::ElementSize::VOID:
+        Charge(list.size());
+        return;
+      default:
+        Charge((list.getRawBytes().size() + 7) / 8);
+        return;
+    }
+  }
+
+  void Charge(uint64_t words) {
+    KJ_REQUIRE(words <= left_, "the message takes too long to traverse (amplified?)");
+    left_ -= words;
+  }
+
+  uint64_t left_;
+};
 
 }  // namespace
 
@@ -113,27 +140,27 @@ absl::Status WithCopiedMessage(capnp::AnyStruct::Reader root,
 }
 
 absl::StatusOr<std::unique_ptr<capnp::FlatArrayMessageReader>> OpenPayload(
-    const Payload& payload) {
+    const Payload& payload, capnp::AnyStruct::Reader* root_out) {
   const size_t words = payload.bytes / sizeof(capnp::word);
   capnp::ReaderOptions options;
-  // Room for the validation pass below; messages up to the queue's max_message_bytes are
-  // accepted even beyond capnp's default 64 MiB. Amplified messages (pointers reused to make a
-  // small message traverse as a huge one) exceed it and are refused.
-  options.traversalLimitInWords = kBaseTraversalWords + 4 * words;
+  // No traversal limit on the reader: the walk below enforces one of its own, once, so that the
+  // caller's reads of a validated message can never run out of budget and throw.
+  options.traversalLimitInWords = std::numeric_limits<uint64_t>::max();
   const kj::ArrayPtr<const capnp::word> array(
       reinterpret_cast<const capnp::word*>(payload.words.get()), words);
   try {
-    capnp::FlatArrayMessageReader validator(array, options);
-    if (validator.getEnd() != array.end()) {
+    auto reader = std::make_unique<capnp::FlatArrayMessageReader>(array, options);
+    if (reader->getEnd() != array.end()) {
       return absl::DataLossError("received message: trailing bytes after the last segment");
     }
-    capnp::AnyPointer::Reader root = validator.getRoot<capnp::AnyPointer>();
+    capnp::AnyPointer::Reader root = reader->getRoot<capnp::AnyPointer>();
     if (!root.isStruct()) return absl::DataLossError("received message: root is not a struct");
-    Walk(root.getAs<capnp::AnyStruct>());  // throws now rather than in the caller's reads
-    // Validated within the limit, so one full traversal costs a bounded amount; the caller may
-    // read its message as often as it likes without running out of budget and throwing.
-    options.traversalLimitInWords = std::numeric_limits<uint64_t>::max();
-    return std::make_unique<capnp::FlatArrayMessageReader>(array, options);
+    // Messages up to the queue's max_message_bytes are accepted even beyond capnp's default
+    // 64 MiB limit.
+    const capnp::AnyStruct::Reader root_struct = root.getAs<capnp::AnyStruct>();
+    Walker(kBaseTraversalWords + 4 * words).Struct(root_struct);
+    if (root_out != nullptr) *root_out = root_struct;
+    return reader;
   } catch (const kj::Exception& e) {
     return KjError(absl::StatusCode::kDataLoss, "received a malformed message", e);
   }

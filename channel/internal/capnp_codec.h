@@ -36,9 +36,11 @@ absl::Status WithCopiedMessage(capnp::AnyStruct::Reader root,
                                absl::FunctionRef<absl::Status(capnp::MessageBuilder&)> put);
 
 // Parses and fully validates a received payload (segment table, every pointer, nesting) so that
-// the caller's later reads cannot throw. kDataLoss with the reason otherwise.
+// the caller's later reads cannot throw. kDataLoss with the reason otherwise. The reader has no
+// traversal limit; `root_out`, if given, receives its root struct (valid while the reader and the
+// payload live), which spares the caller another getRoot().
 absl::StatusOr<std::unique_ptr<capnp::FlatArrayMessageReader>> OpenPayload(
-    const Payload& payload);
+    const Payload& payload, capnp::AnyStruct::Reader* root_out = nullptr);
 
 }  // namespace internal
 }  // namespace channel

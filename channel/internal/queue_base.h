@@ -124,9 +124,10 @@ class QueueBase {
     if (backend() == nullptr) return MovedFromError();
     absl::StatusOr<Payload> payload = backend()->Get(Deadline::After(timeout));
     if (!payload.ok()) return payload.status();
-    auto reader = OpenPayload(*payload);
+    capnp::AnyStruct::Reader root;
+    auto reader = OpenPayload(*payload, &root);
     if (!reader.ok()) return reader.status();
-    return Message<T>(*std::move(payload), *std::move(reader));
+    return Message<T>(*std::move(payload), *std::move(reader), root.as<T>());
   }
   absl::StatusOr<Message<T>> GetNowait() { return Get(absl::ZeroDuration()); }
 
