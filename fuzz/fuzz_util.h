@@ -26,9 +26,10 @@ namespace fuzz {
 
 // The cost of reading a message in full: one per pointer followed, struct visited and list
 // element iterated, one per word of a primitive list, and one per element of a List(Void) (not
-// iterated: nothing to read, but a consumer may loop over it). capnp charges its traversal limit
-// at least one word for each of these (its "amplified read" rule covers zero-sized elements), so
-// for a message that passed OpenPayload's validation the cost is at most about twice that limit.
+// iterated: nothing to read, but a consumer may loop over it). OpenPayload's walk charges its
+// budget at least one word for each of these (zero-sized list elements included, like capnp's
+// "amplified read" rule), so for a message that passed its validation the cost is at most about
+// twice that budget.
 // Checked as it grows, so that an amplified message fails fast instead of looping for seconds.
 struct ReadCost {
   uint64_t used = 0;
