@@ -28,3 +28,14 @@ struct Small {
   id @0 :UInt64;
   data @1 :Data;
 }
+
+# Every kind of list, for the decoder's tests: lists of pointers, of structs with pointers, of
+# bits, of zero-sized elements, nested, and empty.
+struct Shapes {
+  texts @0 :List(Text);
+  jobs @1 :List(Job);
+  flags @2 :List(Bool);
+  voids @3 :List(Void);
+  nested @4 :List(List(UInt32));
+  none @5 :List(Greeting);
+}

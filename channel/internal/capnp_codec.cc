@@ -1,11 +1,11 @@
 #include "channel/internal/capnp_codec.h"
 
+#include <kj/exception.h>
+
 #include <algorithm>
 #include <cstring>
 #include <limits>
 #include <vector>
-
-#include <kj/exception.h>
 
 #include "absl/strings/str_cat.h"
 
@@ -31,8 +31,11 @@ class Walker {
  public:
   explicit Walker(uint64_t budget_words) : left_(budget_words) {}
 
-  void Struct(capnp::AnyStruct::Reader s) {
-    Charge(std::max<uint64_t>(1, s.getDataSection().size() / 8 + s.getPointerSection().size()));
+  // `charge`: false for the elements of a struct list, whose content the list already paid for.
+  void Struct(capnp::AnyStruct::Reader s, bool charge = true) {
+    if (charge) {
+      Charge(std::max<uint64_t>(1, s.getDataSection().size() / 8 + s.getPointerSection().size()));
+    }
     for (capnp::AnyPointer::Reader p : s.getPointerSection()) Pointer(p);
   }
 
@@ -54,19 +57,29 @@ class Walker {
 
  private:
   void List(capnp::AnyList::Reader list) {
+    // The whole list is paid for before any element is visited, so a list that claims more
+    // elements than the budget allows is refused at once, not after iterating up to the budget.
+    // Zero-sized elements (List(Void), lists of empty structs) cost a word each.
     switch (list.getElementSize()) {
       case capnp::ElementSize::POINTER:
+        Charge(list.size());
         for (capnp::AnyPointer::Reader p : list.as<capnp::List<capnp::AnyPointer>>()) Pointer(p);
         return;
-      case capnp::ElementSize::INLINE_COMPOSITE:
-        for (capnp::AnyStruct::Reader s : list.as<capnp::List<capnp::AnyStruct>>()) Struct(s);
+      case capnp::ElementSize::INLINE_COMPOSITE: {
+        const capnp::List<capnp::AnyStruct>::Reader structs =
+            list.as<capnp::List<capnp::AnyStruct>>();
+        const uint64_t words_each = structs.size() == 0 ? 0
+                                                        : structs[0].getDataSection().size() / 8 +
+                                                              structs[0].getPointerSection().size();
+        Charge(std::max<uint64_t>(1, words_each) * structs.size());
+        for (capnp::AnyStruct::Reader s : structs) Struct(s, /*charge=*/false);
         return;
-      case capnp::ElementSize::VOID:
-        Charge(list.size());
+      }
+      default: {  // primitives: no pointers inside (asRawBytes refuses lists with pointers)
+        const uint64_t content_words = (list.getRawBytes().size() + 7) / 8;
+        Charge(content_words == 0 ? list.size() : content_words);
         return;
-      default:
-        Charge((list.getRawBytes().size() + 7) / 8);
-        return;
+      }
     }
   }
 

@@ -58,6 +58,37 @@ void SerializeAndOpen(capnp::MessageBuilder& b, Payload* p,
   *reader = *std::move(opened);
 }
 
+TEST(CapnpCodecTest, EveryKindOfListIsAcceptedAndReadsBack) {
+  capnp::MallocMessageBuilder b;
+  auto shapes = b.initRoot<demo::Shapes>();
+  auto texts = shapes.initTexts(3);
+  texts.set(0, "a");
+  texts.set(2, "包子");  // [1] stays null
+  auto jobs = shapes.initJobs(2);
+  jobs[0].setId(7);
+  jobs[0].setProducer("p");
+  jobs[1].setPayload("x");
+  auto flags = shapes.initFlags(130);
+  flags.set(129, true);
+  shapes.initVoids(1000);
+  auto nested = shapes.initNested(2);
+  nested.init(0, 3).set(2, 42);
+  shapes.initNone(0);
+  Payload p;
+  std::unique_ptr<capnp::FlatArrayMessageReader> reader;
+  ASSERT_NO_FATAL_FAILURE(SerializeAndOpen(b, &p, &reader));
+  auto got = reader->getRoot<demo::Shapes>();
+  ASSERT_EQ(got.getTexts().size(), 3u);
+  EXPECT_EQ(got.getTexts()[2], "包子");
+  ASSERT_EQ(got.getJobs().size(), 2u);
+  EXPECT_EQ(got.getJobs()[0].getProducer(), "p");
+  EXPECT_EQ(got.getJobs()[1].getPayload(), "x");
+  EXPECT_TRUE(got.getFlags()[129]);
+  EXPECT_EQ(got.getVoids().size(), 1000u);
+  EXPECT_EQ(got.getNested()[0][2], 42u);
+  EXPECT_EQ(got.getNone().size(), 0u);
+}
+
 TEST(CapnpCodecTest, SingleSegmentRoundTrip) {
   capnp::MallocMessageBuilder b;
   auto job = b.initRoot<demo::Job>();
