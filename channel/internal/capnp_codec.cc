@@ -68,10 +68,11 @@ class Walker {
       case capnp::ElementSize::INLINE_COMPOSITE: {
         const capnp::List<capnp::AnyStruct>::Reader structs =
             list.as<capnp::List<capnp::AnyStruct>>();
-        const uint64_t words_each = structs.size() == 0 ? 0
-                                                        : structs[0].getDataSection().size() / 8 +
-                                                              structs[0].getPointerSection().size();
+        if (structs.size() == 0) return;
+        const uint64_t pointers_each = structs[0].getPointerSection().size();
+        const uint64_t words_each = structs[0].getDataSection().size() / 8 + pointers_each;
         Charge(std::max<uint64_t>(1, words_each) * structs.size());
+        if (pointers_each == 0) return;  // plain data: nothing inside to visit
         for (capnp::AnyStruct::Reader s : structs) Struct(s, /*charge=*/false);
         return;
       }
