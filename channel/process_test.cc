@@ -462,17 +462,21 @@ capnp::MallocMessageBuilder* SmallMessage(capnp::MallocMessageBuilder& b, uint64
   return &b;
 }
 
+// Puts SmallMessage 0..n-1; 0, or 2 at the first Put that fails (a child's exit code).
+int PutSmallMessages(Queue<demo::Small>& q, int n) {
+  for (int i = 0; i < n; ++i) {
+    capnp::MallocMessageBuilder b;
+    if (!q.Put(*SmallMessage(b, static_cast<uint64_t>(i))).ok()) return 2;
+  }
+  return 0;
+}
+
 TEST(ProcessTest, NonDaemonChildFlushesItsQueueBeforeExiting) {
   constexpr int kItems = 1000;
   auto q = Queue<demo::Small>::Create();
   ASSERT_TRUE(q.ok()) << q.status();
-  Process child([&q] {
-    for (int i = 0; i < kItems; ++i) {
-      capnp::MallocMessageBuilder b;
-      if (!q->Put(*SmallMessage(b, static_cast<uint64_t>(i))).ok()) return 2;
-    }
-    return 0;  // at once: the feeder may still hold items
-  });
+  // Returns at once after its last Put: the feeder may still hold items.
+  Process child([&q] { return PutSmallMessages(*q, kItems); });
   ASSERT_TRUE(child.Start().ok());
   // Wait for the child to be gone first: everything it put must already be in the queue.
   absl::StatusOr<int> code = child.Join(kLong);
@@ -497,13 +501,7 @@ TEST(ProcessTest, ConsumerRunsConcurrentlyWithProducerChild) {
   constexpr int kItems = 1000;
   auto q = Queue<demo::Small>::Create();
   ASSERT_TRUE(q.ok()) << q.status();
-  Process child([&q] {
-    for (int i = 0; i < kItems; ++i) {
-      capnp::MallocMessageBuilder b;
-      if (!q->Put(*SmallMessage(b, static_cast<uint64_t>(i))).ok()) return 2;
-    }
-    return 0;
-  });
+  Process child([&q] { return PutSmallMessages(*q, kItems); });
   ASSERT_TRUE(child.Start().ok());
   for (int i = 0; i < kItems; ++i) {
     auto m = q->Get(kLong);

@@ -33,6 +33,12 @@ void EncodeHeader(const FrameHeader& h, char* out) {
   Put<uint32_t>(out, 28, Crc32c(out, 28));
 }
 
+size_t StampSeq(char* header, uint64_t seq) {
+  Put<uint64_t>(header, 8, seq);
+  Put<uint32_t>(header, 28, Crc32c(header, 28));
+  return kFrameHeaderBytes + Get<uint32_t>(header, 16);
+}
+
 absl::StatusOr<FrameHeader> DecodeHeader(const char* in, size_t max_payload_bytes) {
   if (Get<uint32_t>(in, 0) != kFrameMagic) return absl::DataLossError("frame: bad magic");
   if (Get<uint32_t>(in, 28) != Crc32c(in, 28)) return absl::DataLossError("frame: bad header crc");

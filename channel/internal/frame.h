@@ -52,6 +52,10 @@ struct FrameHeader {
 // Writes the 32 header bytes to `out`.
 void EncodeHeader(const FrameHeader& header, char* out);
 
+// Sets the seq of a header this process encoded (trusted: not validated) and re-seals its
+// header CRC; returns the size of the whole frame. For stamping seqs under the writer lock.
+size_t StampSeq(char* header, uint64_t seq);
+
 // Decodes and validates 32 bytes. kDataLoss when they are not a header this version wrote, or the
 // payload would exceed max_payload_bytes.
 absl::StatusOr<FrameHeader> DecodeHeader(const char* in, size_t max_payload_bytes);

@@ -91,6 +91,16 @@ TEST(FrameTest, ItemRoundTrip) {
   }
 }
 
+TEST(FrameTest, StampSeqResealsTheHeader) {
+  const std::string payload(40, 'y');
+  std::string h = Header(Item(0, payload));  // as Put encodes it, before the writer stamps it
+  EXPECT_EQ(StampSeq(&h[0], 77), kFrameHeaderBytes + 40);
+  EXPECT_EQ(h, Header(Item(77, payload)));
+  absl::StatusOr<FrameHeader> d = DecodeHeader(h.data(), 1 << 20);
+  ASSERT_TRUE(d.ok()) << d.status();
+  EXPECT_EQ(d->seq, 77u);
+}
+
 TEST(FrameTest, TombstoneRoundTrip) {
   FrameHeader t;
   t.kind = FrameKind::kTombstone;

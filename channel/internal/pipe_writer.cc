@@ -24,14 +24,7 @@ absl::Status PipeWriter::WriteBatch(int slot, char* buf, size_t bytes, int64_t c
 
   const uint64_t first = w.next_seq;
   const uint64_t last = first + static_cast<uint64_t>(count) - 1;
-  for (size_t off = 0, seq = first; off < bytes; ++seq) {
-    FrameHeader h;
-    memcpy(&h.payload_bytes, buf + off + 16, 4);
-    memcpy(&h.payload_crc, buf + off + 20, 4);
-    h.seq = seq;
-    EncodeHeader(h, buf + off);
-    off += h.frame_bytes();
-  }
+  for (size_t off = 0, seq = first; off < bytes; ++seq) off += StampSeq(buf + off, seq);
   w.in_write_slot = slot;
   w.in_write_last = last;
   StoreRelease(w.in_write_first, first);
