@@ -43,13 +43,13 @@ class Message {
  private:
   template <typename Derived, typename U>
   friend class internal::QueueBase;
-  // `root` is reader's root struct as T (OpenPayload hands it out with the reader).
+  // `root` reads `payload`, through `reader` unless that is null (internal::OpenedPayload).
   Message(internal::Payload payload, std::unique_ptr<capnp::FlatArrayMessageReader> reader,
           typename T::Reader root)
       : payload_(std::move(payload)), reader_(std::move(reader)), root_(root) {}
 
   internal::Payload payload_;
-  std::unique_ptr<capnp::FlatArrayMessageReader> reader_;
+  std::unique_ptr<capnp::FlatArrayMessageReader> reader_;  // may be null
   typename T::Reader root_;
 };
 

@@ -96,39 +96,47 @@ inline uint64_t TraverseStruct(capnp::AnyStruct::Reader s, int depth, ReadCost* 
   return sum;
 }
 
-// What a receiver does with a payload: OpenPayload (must never throw or crash), then one full
-// generic read of an accepted message (whose cost must stay within what its validation
-// allowed), then the typed reads a user of Queue<demo::Job> or Queue<demo::Small> would do.
-//
-// An exception from the generic read is a bug: OpenPayload promises that reads after it cannot
-// throw. Typed reads may throw on a message built for another type (capnp's type checks), which
-// is not the library's concern.
-inline void ConsumePayload(const internal::Payload& payload) {
-  if (payload.bytes % 8 != 0) Fail("payload size not a multiple of 8");
-  absl::StatusOr<std::unique_ptr<capnp::FlatArrayMessageReader>> reader =
-      internal::OpenPayload(payload);
-  if (!reader.ok()) {
-    if (reader.status().code() != absl::StatusCode::kDataLoss) Fail("OpenPayload: not kDataLoss");
-    return;
-  }
+// Reads a whole accepted message generically; a kj exception here is a bug (OpenPayload
+// promises that reads after it cannot throw), and so is a read costing more than its validation
+// allowed.
+inline uint64_t ReadAll(capnp::AnyStruct::Reader root, uint64_t payload_bytes) {
   try {
     // An accepted message must be cheap to read in full (e.g. no list of half a billion
     // zero-sized elements in a 32-byte message: OpenPayload must refuse that).
     ReadCost cost;
-    cost.limit = 2 * ValidationLimitWords(payload.bytes) + 16;
-    volatile uint64_t sum = TraverseStruct((*reader)->getRoot<capnp::AnyStruct>(), 0, &cost);
-    (void)sum;
+    cost.limit = 2 * ValidationLimitWords(payload_bytes) + 16;
+    return TraverseStruct(root, 0, &cost);
   } catch (const kj::Exception& e) {
     fprintf(stderr, "read after OpenPayload threw: %s\n", e.getDescription().cStr());
     abort();
   }
+}
+
+// What a receiver does with a payload: OpenPayload (must never throw or crash), then one full
+// generic read of an accepted message, then the typed reads a user of Queue<demo::Job> or
+// Queue<demo::Small> would do. A message accepted by the flat check (read unchecked) must also
+// be accepted by capnp's checked reader and read the same through it. Typed reads may throw on a
+// message built for another type (capnp's type checks), which is not the library's concern.
+inline void ConsumePayload(const internal::Payload& payload) {
+  if (payload.bytes % 8 != 0) Fail("payload size not a multiple of 8");
+  absl::StatusOr<internal::OpenedPayload> opened = internal::OpenPayload(payload);
+  if (!opened.ok()) {
+    if (opened.status().code() != absl::StatusCode::kDataLoss) Fail("OpenPayload: not kDataLoss");
+    return;
+  }
+  const uint64_t sum = ReadAll(opened->root, payload.bytes);
+  if (opened->reader == nullptr) {
+    absl::StatusOr<internal::OpenedPayload> checked = internal::OpenPayloadChecked(payload);
+    if (!checked.ok()) Fail("the flat check accepted a message capnp's checked reader refuses");
+    if (ReadAll(checked->root, payload.bytes) != sum) Fail("flat and checked reads differ");
+  }
   try {
-    demo::Job::Reader job = (*reader)->getRoot<demo::Job>();
+    demo::Job::Reader job = opened->root.as<demo::Job>();
     volatile uint64_t x = job.getId();
     x = x + job.getProducer().size();
     if (job.isPayload()) x = x + job.getPayload().size();
     x = x + job.getData().size();
-    demo::Small::Reader small = (*reader)->getRoot<demo::Small>();
+    demo::Small::Reader small = opened->root.as<demo::Small>();
     x = x + small.getId() + small.getData().size();
     (void)x;
   } catch (const kj::Exception&) {

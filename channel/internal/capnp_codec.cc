@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "channel/internal/flat_check.h"
 
 namespace channel {
 namespace internal {
@@ -19,7 +20,8 @@ absl::Status KjError(absl::StatusCode code, absl::string_view what, const kj::Ex
   return absl::Status(code, absl::StrCat(what, ": ", e.getDescription().cStr()));
 }
 
-// Visits every object of a message through capnp's readers, which check bounds, nesting depth and
+// Visits every object of a message through capnp's readers (OpenPayloadChecked's validation;
+// flat_check.cc charges the same way), which check bounds, nesting depth and
 // pointer kinds as they go and throw kj::Exception on anything malformed. The reader it walks has
 // no traversal limit (so that the caller may read the message as often as it likes); the walk
 // keeps its own budget instead, charging every object at least what capnp's traversal limit
@@ -153,8 +155,21 @@ absl::Status WithCopiedMessage(capnp::AnyStruct::Reader root,
   }
 }
 
-absl::StatusOr<std::unique_ptr<capnp::FlatArrayMessageReader>> OpenPayload(
-    const Payload& payload, capnp::AnyStruct::Reader* root_out) {
+absl::StatusOr<OpenedPayload> OpenPayload(const Payload& payload) {
+  // One segment: the table is one word (segment count - 1 = 0, then segment 0's size in words)
+  // and the segment fills the rest of the payload exactly.
+  const uint64_t* words = payload.words.get();
+  const size_t count = payload.bytes / sizeof(capnp::word);
+  if (count >= 2 && payload.bytes % sizeof(capnp::word) == 0 && (words[0] & 0xffffffff) == 0 &&
+      (words[0] >> 32) == count - 1 &&
+      CheckFlatMessage(words + 1, count - 1, kBaseTraversalWords + 4 * count)) {
+    const auto* segment = reinterpret_cast<const capnp::word*>(words + 1);
+    return OpenedPayload{capnp::readMessageUnchecked<capnp::AnyStruct>(segment), nullptr};
+  }
+  return OpenPayloadChecked(payload);
+}
+
+absl::StatusOr<OpenedPayload> OpenPayloadChecked(const Payload& payload) {
   const size_t words = payload.bytes / sizeof(capnp::word);
   capnp::ReaderOptions options;
   // No traversal limit on the reader: the walk below enforces one of its own, once, so that the
@@ -173,8 +188,7 @@ absl::StatusOr<std::unique_ptr<capnp::FlatArrayMessageReader>> OpenPayload(
     // 64 MiB limit.
     const capnp::AnyStruct::Reader root_struct = root.getAs<capnp::AnyStruct>();
     Walker(kBaseTraversalWords + 4 * words).Struct(root_struct);
-    if (root_out != nullptr) *root_out = root_struct;
-    return reader;
+    return OpenedPayload{root_struct, std::move(reader)};
   } catch (const kj::Exception& e) {
     return KjError(absl::StatusCode::kDataLoss, "received a malformed message", e);
   }

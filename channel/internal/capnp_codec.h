@@ -5,13 +5,13 @@
 #ifndef CHANNEL_INTERNAL_CAPNP_CODEC_H_
 #define CHANNEL_INTERNAL_CAPNP_CODEC_H_
 
-#include <cstddef>
-#include <cstdint>
-#include <memory>
-
 #include <capnp/any.h>
 #include <capnp/message.h>
 #include <capnp/serialize.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
 
 #include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
@@ -35,12 +35,25 @@ absl::StatusOr<kj::ArrayPtr<const kj::ArrayPtr<const capnp::word>>> SegmentsOf(
 absl::Status WithCopiedMessage(capnp::AnyStruct::Reader root,
                                absl::FunctionRef<absl::Status(capnp::MessageBuilder&)> put);
 
-// Parses and fully validates a received payload (segment table, every pointer, nesting) so that
-// the caller's later reads cannot throw. kDataLoss with the reason otherwise. The reader has no
-// traversal limit; `root_out`, if given, receives its root struct (valid while the reader and the
-// payload live), which spares the caller another getRoot().
-absl::StatusOr<std::unique_ptr<capnp::FlatArrayMessageReader>> OpenPayload(
-    const Payload& payload, capnp::AnyStruct::Reader* root_out = nullptr);
+// A received message, validated. `root` reads the payload it was opened from and is valid while
+// that payload (and `reader`, when there is one) lives; moving either does not invalidate it.
+struct OpenedPayload {
+  capnp::AnyStruct::Reader root;
+  // The checked reader `root` reads through; null when the payload passed CheckFlatMessage
+  // (flat_check.h) and `root` is an unchecked reader needing none.
+  std::unique_ptr<capnp::FlatArrayMessageReader> reader;
+};
+
+// Parses and fully validates a received payload (segment table, every pointer, nesting,
+// traversal amplification) so that the caller's later reads cannot throw or read out of bounds.
+// kDataLoss with the reason otherwise. A single-segment message without far pointers (what a
+// MessageBuilder produces for all but very large messages) is checked flat and read unchecked;
+// any other goes through OpenPayloadChecked. Either way the reader has no traversal limit.
+absl::StatusOr<OpenedPayload> OpenPayload(const Payload& payload);
+
+// OpenPayload through capnp's checked reader only, never the flat path. The same verdict for
+// every payload the flat path accepts (tests and fuzzers compare the two).
+absl::StatusOr<OpenedPayload> OpenPayloadChecked(const Payload& payload);
 
 }  // namespace internal
 }  // namespace channel

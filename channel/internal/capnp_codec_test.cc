@@ -2,16 +2,16 @@
 // readers, and validated decoding of untrusted payloads.
 #include "channel/internal/capnp_codec.h"
 
-#include <cstring>
-#include <memory>
-#include <string>
-#include <vector>
-
 #include <capnp/any.h>
 #include <capnp/message.h>
 #include <capnp/serialize.h>
 #include <gtest/gtest.h>
 #include <kj/exception.h>
+
+#include <cstring>
+#include <memory>
+#include <string>
+#include <vector>
 
 #include "schema/demo.capnp.h"
 
@@ -47,15 +47,14 @@ void ExpectSameAsCapnp(capnp::MessageBuilder& b, const Payload& p) {
 }
 
 // Serializes `b` into *p, compares with capnp's own serialization, and opens *p again.
-void SerializeAndOpen(capnp::MessageBuilder& b, Payload* p,
-                      std::unique_ptr<capnp::FlatArrayMessageReader>* reader) {
+void SerializeAndOpen(capnp::MessageBuilder& b, Payload* p, OpenedPayload* opened) {
   absl::StatusOr<Payload> serialized = Serialize(b);
   ASSERT_TRUE(serialized.ok()) << serialized.status();
   *p = *std::move(serialized);
   ExpectSameAsCapnp(b, *p);
-  auto opened = OpenPayload(*p);
-  ASSERT_TRUE(opened.ok()) << opened.status();
-  *reader = *std::move(opened);
+  absl::StatusOr<OpenedPayload> result = OpenPayload(*p);
+  ASSERT_TRUE(result.ok()) << result.status();
+  *opened = *std::move(result);
 }
 
 TEST(CapnpCodecTest, EveryKindOfListIsAcceptedAndReadsBack) {
@@ -75,9 +74,9 @@ TEST(CapnpCodecTest, EveryKindOfListIsAcceptedAndReadsBack) {
   nested.init(0, 3).set(2, 42);
   shapes.initNone(0);
   Payload p;
-  std::unique_ptr<capnp::FlatArrayMessageReader> reader;
-  ASSERT_NO_FATAL_FAILURE(SerializeAndOpen(b, &p, &reader));
-  auto got = reader->getRoot<demo::Shapes>();
+  OpenedPayload opened;
+  ASSERT_NO_FATAL_FAILURE(SerializeAndOpen(b, &p, &opened));
+  auto got = opened.root.as<demo::Shapes>();
   ASSERT_EQ(got.getTexts().size(), 3u);
   EXPECT_EQ(got.getTexts()[2], "包子");
   ASSERT_EQ(got.getJobs().size(), 2u);
@@ -96,9 +95,10 @@ TEST(CapnpCodecTest, SingleSegmentRoundTrip) {
   job.setProducer("骨头");
   job.setPayload("hello");
   Payload p;
-  std::unique_ptr<capnp::FlatArrayMessageReader> reader;
-  ASSERT_NO_FATAL_FAILURE(SerializeAndOpen(b, &p, &reader));
-  auto got = reader->getRoot<demo::Job>();
+  OpenedPayload opened;
+  ASSERT_NO_FATAL_FAILURE(SerializeAndOpen(b, &p, &opened));
+  EXPECT_EQ(opened.reader, nullptr) << "one segment: read unchecked after the flat check";
+  auto got = opened.root.as<demo::Job>();
   EXPECT_EQ(got.getId(), 99u);
   EXPECT_EQ(std::string(got.getProducer().cStr()), "骨头");
   ASSERT_TRUE(got.isPayload());
@@ -116,9 +116,10 @@ TEST(CapnpCodecTest, ManySegmentsRoundTrip) {
   for (size_t i = 0; i < data.size(); ++i) data[i] = static_cast<uint8_t>(i);
   ASSERT_GT(b.getSegmentsForOutput().size(), 2u);
   Payload p;
-  std::unique_ptr<capnp::FlatArrayMessageReader> reader;
-  ASSERT_NO_FATAL_FAILURE(SerializeAndOpen(b, &p, &reader));
-  auto got = reader->getRoot<demo::Job>();
+  OpenedPayload opened;
+  ASSERT_NO_FATAL_FAILURE(SerializeAndOpen(b, &p, &opened));
+  EXPECT_NE(opened.reader, nullptr) << "several segments: read through capnp's checked reader";
+  auto got = opened.root.as<demo::Job>();
   EXPECT_EQ(got.getId(), 5u);
   EXPECT_TRUE(got.isEndOfStream());
   ASSERT_EQ(got.getData().size(), 1000u);
@@ -131,8 +132,7 @@ TEST(CapnpCodecTest, SerializedBytesCountsTheSegmentTable) {
     std::vector<kj::ArrayPtr<const capnp::word>> segs;
     for (auto& s : store) segs.push_back(kj::arrayPtr(s.data(), s.size()));
     const size_t table_words = n / 2 + 1;
-    EXPECT_EQ(SerializedBytes(kj::arrayPtr(segs.data(), segs.size())),
-              8 * (table_words + 3 * n))
+    EXPECT_EQ(SerializedBytes(kj::arrayPtr(segs.data(), segs.size())), 8 * (table_words + 3 * n))
         << n;
   }
 }
@@ -152,15 +152,15 @@ TEST(CapnpCodecTest, WithCopiedMessageCopiesTheRoot) {
   job.setPayload(std::string(5000, 'z'));
   for (int round = 0; round < 3; ++round) {  // the scratch area is reused across calls
     bool called = false;
-    absl::Status s = WithCopiedMessage(
-        capnp::AnyStruct::Reader(job.asReader()), [&](capnp::MessageBuilder& b) {
+    absl::Status s =
+        WithCopiedMessage(capnp::AnyStruct::Reader(job.asReader()), [&](capnp::MessageBuilder& b) {
           called = true;
           absl::StatusOr<Payload> p = Serialize(b);
           EXPECT_TRUE(p.ok());
           auto reader = OpenPayload(*p);
           EXPECT_TRUE(reader.ok()) << reader.status();
           if (reader.ok()) {
-            auto got = (*reader)->getRoot<demo::Job>();
+            auto got = reader->root.as<demo::Job>();
             EXPECT_EQ(got.getId(), 3u);
             EXPECT_EQ(got.getPayload().size(), 5000u);
           }
@@ -196,7 +196,7 @@ TEST(CapnpCodecTest, ValidHandMadeMessage) {
   const Payload p = FromWords({Table(0, 2), StructPtr(0, 1, 0), 7});  // must outlive the reader
   auto r = OpenPayload(p);
   ASSERT_TRUE(r.ok()) << r.status();
-  EXPECT_EQ((*r)->getRoot<demo::Small>().getId(), 7u);
+  EXPECT_EQ(r->root.as<demo::Small>().getId(), 7u);
 }
 
 TEST(CapnpCodecTest, MalformedPayloadsAreDataLoss) {
@@ -212,18 +212,19 @@ TEST(CapnpCodecTest, MalformedPayloadsAreDataLoss) {
       {"list root", {Table(0, 2), ListPtr(0, 5, 1), 7}},
       {"struct out of bounds", {Table(0, 2), StructPtr(0, 4, 0), 7}},
       {"struct pointer backwards out of the segment", {Table(0, 2), StructPtr(-5, 1, 0), 7}},
-      {"pointer field out of bounds",
-       {Table(0, 3), StructPtr(0, 1, 1), 7, ListPtr(100, 2, 8)}},
+      {"pointer field out of bounds", {Table(0, 3), StructPtr(0, 1, 1), 7, ListPtr(100, 2, 8)}},
       {"far pointer to a missing segment", {Table(0, 1), 2 | (uint64_t{3} << 32)}},
       {"huge segment count", {Table(0xffffff, 1), 0}},
       {"capability root", {Table(0, 1), 3}},
   };
   for (const Case& c : cases) {
     const Payload p = FromWords(c.words);
-    auto r = OpenPayload(p);
-    EXPECT_FALSE(r.ok()) << c.what;
-    if (!r.ok()) {
-      EXPECT_EQ(r.status().code(), absl::StatusCode::kDataLoss) << c.what << ": " << r.status();
+    for (auto open : {OpenPayload, OpenPayloadChecked}) {
+      auto r = open(p);
+      EXPECT_FALSE(r.ok()) << c.what;
+      if (!r.ok()) {
+        EXPECT_EQ(r.status().code(), absl::StatusCode::kDataLoss) << c.what << ": " << r.status();
+      }
     }
   }
 }
@@ -253,7 +254,7 @@ TEST(CapnpCodecTest, MessagesLargerThanCapnpsDefaultTraversalLimitAreReadable) {
   ASSERT_TRUE(p.ok()) << p.status();
   auto reader = OpenPayload(*p);
   ASSERT_TRUE(reader.ok()) << reader.status();
-  auto got = (*reader)->getRoot<demo::Small>();
+  auto got = reader->root.as<demo::Small>();
   // A few full reads, as a caller might do (each getData() counts the whole field against the
   // traversal limit, which OpenPayload sizes for a few full traversals).
   for (int i = 0; i < 3; ++i) {
@@ -274,8 +275,7 @@ Payload AmplifiedMessage() {
   seg.push_back(uint64_t{2} << 48);  // root: struct, offset 0, 0 data words, 2 pointers
   for (int k = 0; k < kLevels; ++k) {
     const bool last_level = k == kLevels - 1;
-    const uint64_t kind_and_size =
-        last_level ? ListPtr(0, 5, kListWords) : (uint64_t{2} << 48);
+    const uint64_t kind_and_size = last_level ? ListPtr(0, 5, kListWords) : (uint64_t{2} << 48);
     seg.push_back(kind_and_size | (uint64_t{1} << 2));  // offset 1
     seg.push_back(kind_and_size);                       // offset 0: both to the next object
   }
@@ -301,7 +301,7 @@ TEST(CapnpCodecTest, ValidatedAmplifiedMessageCanBeReadAgainAndAgain) {
   auto reader = OpenPayload(p);
   ASSERT_TRUE(reader.ok()) << reader.status();
   try {
-    for (int i = 0; i < 3; ++i) EXPECT_GT(TraverseAll((*reader)->getRoot<capnp::AnyStruct>()), 0u);
+    for (int i = 0; i < 3; ++i) EXPECT_GT(TraverseAll(reader->root), 0u);
   } catch (const kj::Exception& e) {
     ADD_FAILURE() << "a read after OpenPayload threw: " << e.getDescription().cStr();
   }
@@ -315,7 +315,7 @@ TEST(CapnpCodecTest, RepeatedGettersOfALargeFieldDoNotThrow) {
   ASSERT_TRUE(p.ok());
   auto reader = OpenPayload(*p);
   ASSERT_TRUE(reader.ok());
-  auto small = (*reader)->getRoot<demo::Small>();
+  auto small = reader->root.as<demo::Small>();
   int calls = 0;
   try {
     uint64_t sum = 0;

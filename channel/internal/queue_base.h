@@ -124,10 +124,9 @@ class QueueBase {
     if (backend() == nullptr) return MovedFromError();
     absl::StatusOr<Payload> payload = backend()->Get(Deadline::After(timeout));
     if (!payload.ok()) return payload.status();
-    capnp::AnyStruct::Reader root;
-    auto reader = OpenPayload(*payload, &root);
-    if (!reader.ok()) return reader.status();
-    return Message<T>(*std::move(payload), *std::move(reader), root.as<T>());
+    absl::StatusOr<OpenedPayload> opened = OpenPayload(*payload);
+    if (!opened.ok()) return opened.status();
+    return Message<T>(*std::move(payload), std::move(opened->reader), opened->root.as<T>());
   }
   absl::StatusOr<Message<T>> GetNowait() { return Get(absl::ZeroDuration()); }
 
