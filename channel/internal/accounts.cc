@@ -41,7 +41,17 @@ void Accounts::Commit(const Ledger& ledger, int slot, const SlotCounters& counte
     StoreRelease(q_->slots[slot].unsent, counters.unsent);
     StoreRelease(q_->slots[slot].sent_through, counters.sent_through);
   }
+  StoreRelease(a.commits, a.commits + 1);
   StoreRelease(a.journal_active, 0u);
+}
+
+void Accounts::FoldPlainTakes(Ledger* ledger) const {
+  // Clamped to the seqs handed out: only a corrupted queue file could hold more.
+  const uint64_t taken_to =
+      std::min(LoadRelaxed(q_->reader.read_seq), LoadRelaxed(q_->writer.next_seq));
+  if (taken_to <= ledger->read_seq) return;
+  ledger->items -= static_cast<int64_t>(taken_to - ledger->read_seq);
+  ledger->read_seq = taken_to;
 }
 
 void Accounts::Repair() {
@@ -53,19 +63,40 @@ void Accounts::Repair() {
     StoreRelease(q_->slots[slot].unsent, a.journal_slot_unsent);
     StoreRelease(q_->slots[slot].sent_through, a.journal_slot_sent_through);
   }
+  StoreRelease(a.commits, a.commits + 1);
   StoreRelease(a.journal_active, 0u);
 }
 
 Ledger Accounts::Snapshot() const {
-  const Ledger& l = q_->accounts.ledger;
+  constexpr int kAttempts = 1000;
+  const AccountsState& a = q_->accounts;
+  const Ledger& l = a.ledger;
+  for (int attempt = 0; attempt < kAttempts; ++attempt) {
+    const uint64_t commits = LoadRelaxed(a.commits);
+    if (LoadRelaxed(a.journal_active) != 0) continue;
+    Ledger out{};
+    out.items = LoadRelaxed(l.items);
+    out.unfinished = LoadRelaxed(l.unfinished);
+    out.read_seq = LoadRelaxed(l.read_seq);
+    out.accounted_through = LoadRelaxed(l.accounted_through);
+    out.items_lost = LoadRelaxed(l.items_lost);
+    out.resyncs = LoadRelaxed(l.resyncs);
+    out.torn_writes = LoadRelaxed(l.torn_writes);
+    out.dead_processes = LoadRelaxed(l.dead_processes);
+    FoldPlainTakes(&out);
+    std::atomic_thread_fence(std::memory_order_acquire);
+    if (LoadRelaxed(a.journal_active) == 0 && LoadRelaxed(a.commits) == commits) return out;
+  }
+  // A transaction has been in flight all along (its process may have died in it): the lock
+  // repairs the ledger first if so.
   Ledger out{};
-  out.items = LoadRelaxed(l.items);
-  out.unfinished = LoadRelaxed(l.unfinished);
-  out.read_seq = LoadRelaxed(l.read_seq);
-  out.items_lost = LoadRelaxed(l.items_lost);
-  out.resyncs = LoadRelaxed(l.resyncs);
-  out.torn_writes = LoadRelaxed(l.torn_writes);
-  out.dead_processes = LoadRelaxed(l.dead_processes);
+  const_cast<Accounts*>(this)
+      ->Transact(Deadline::Never(), -1,
+                 [&out](Ledger& folded, SlotCounters*) {
+                   out = folded;
+                   return false;
+                 })
+      .IgnoreError();  // a Never deadline cannot time out
   return out;
 }
 

@@ -4,14 +4,27 @@
 // Protocol (an undo journal under a robust mutex): Transact copies the ledger and the touched
 // slot's counters into the journal, raises journal_active, applies the change, lowers it. A process
 // killed in between leaves journal_active raised; the next locker gets EOWNERDEAD and restores the
-// journal, so a change is either wholly applied or not at all. Readers of single counters
-// (qsize(), empty()) load them without the lock: each word is always a committed value or the one
-// being committed.
+// journal, so a change is either wholly applied or not at all.
+//
+// Plain takes bypass the lock. Taking the item with exactly the expected seq changes nothing but
+// "one item fewer, next seq + 1", so the reader commits it with one store to ReaderState::read_seq
+// under the reader lock it holds anyway (PipeReader::Deliver); the ledger's items and read_seq
+// lag behind by the takes in [ledger.read_seq, reader.read_seq). Every transaction first folds
+// those in (its change sees, and commits, the up-to-date ledger), and every reader of the ledger
+// subtracts them. The reader's read_seq only grows, and a fold only raises ledger.read_seq to a
+// value reader.read_seq had, so the lag is never negative and a fold that raced with further
+// takes just leaves those for the next one. The producer and the consumer of an item each take
+// one robust lock instead of contending for this one.
+//
+// Lock-free readers (qsize(), empty(), stats) see a consistent ledger through `commits`, which
+// every commit and every undo bumps, as with a seqlock.
 //
 // Lock order: the writer lock or the reader lock may be held when calling Transact; never the
 // reverse.
 #ifndef CHANNEL_INTERNAL_ACCOUNTS_H_
 #define CHANNEL_INTERNAL_ACCOUNTS_H_
+
+#include <algorithm>
 
 #include "absl/status/status.h"
 #include "absl/types/optional.h"
@@ -43,6 +56,7 @@ class Accounts {
     absl::Status s = lock.Acquire(&q_->accounts.mu, deadline, [this] { Repair(); });
     if (!s.ok()) return s;
     Ledger ledger = q_->accounts.ledger;
+    FoldPlainTakes(&ledger);
     SlotCounters counters;
     SlotCounters* counters_ptr = nullptr;
     if (slot >= 0) {
@@ -55,12 +69,19 @@ class Accounts {
     return absl::OkStatus();
   }
 
-  // Lock-free snapshots.
-  int64_t items() const { return LoadRelaxed(q_->accounts.ledger.items); }
+  // Lock-free snapshots, plain takes folded in. Snapshot falls back to the lock (waiting as long
+  // as it takes) when a transaction stays in flight, e.g. because its process died in it.
+  int64_t items() const { return Snapshot().items; }
   int64_t unfinished() const { return LoadRelaxed(q_->accounts.ledger.unfinished); }
   Ledger Snapshot() const;
+  // The next item seq a reader expects. Exact while the caller holds the reader lock (nobody
+  // else can take an item or move ledger.read_seq past reader.read_seq then).
+  uint64_t read_seq() const {
+    return std::max(LoadRelaxed(q_->accounts.ledger.read_seq), LoadRelaxed(q_->reader.read_seq));
+  }
 
  private:
+  void FoldPlainTakes(Ledger* ledger) const;
   void Commit(const Ledger& ledger, int slot, const SlotCounters& counters);
   void Repair();
   SharedQueue* q_;

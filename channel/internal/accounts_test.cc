@@ -2,13 +2,14 @@
 // behind, and exact totals under concurrent and crashing processes.
 #include "channel/internal/accounts.h"
 
+#include <gtest/gtest.h>
 #include <signal.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <random>
+#include <thread>
 #include <vector>
-
-#include <gtest/gtest.h>
 
 #include "channel/internal/test_util.h"
 
@@ -49,25 +50,27 @@ TEST_F(AccountsTest, FreshQueue) {
 TEST_F(AccountsTest, TransactCommitsOrNot) {
   Accounts a(q_);
   bool committed = false;
-  ASSERT_TRUE(a.Transact(Deadline::Never(), -1,
-                         [](Ledger& l, SlotCounters* c) {
-                           EXPECT_EQ(c, nullptr);
-                           l.items += 3;
-                           l.unfinished += 2;
-                           return true;
-                         },
-                         &committed)
+  ASSERT_TRUE(a.Transact(
+                   Deadline::Never(), -1,
+                   [](Ledger& l, SlotCounters* c) {
+                     EXPECT_EQ(c, nullptr);
+                     l.items += 3;
+                     l.unfinished += 2;
+                     return true;
+                   },
+                   &committed)
                   .ok());
   EXPECT_TRUE(committed);
   EXPECT_EQ(a.items(), 3);
   EXPECT_EQ(a.unfinished(), 2);
   // A change that returns false commits nothing, even what it modified in its copy.
-  ASSERT_TRUE(a.Transact(Deadline::Never(), -1,
-                         [](Ledger& l, SlotCounters*) {
-                           l.items = 100;
-                           return false;
-                         },
-                         &committed)
+  ASSERT_TRUE(a.Transact(
+                   Deadline::Never(), -1,
+                   [](Ledger& l, SlotCounters*) {
+                     l.items = 100;
+                     return false;
+                   },
+                   &committed)
                   .ok());
   EXPECT_FALSE(committed);
   EXPECT_EQ(a.items(), 3);
@@ -78,17 +81,15 @@ TEST_F(AccountsTest, TransactWithSlotCounters) {
   Accounts a(q_);
   q_->slots[7].unsent = 5;
   q_->slots[7].sent_through = 40;
-  ASSERT_TRUE(a.Transact(Deadline::Never(), 7,
-                         [](Ledger& l, SlotCounters* c) {
-                           EXPECT_NE(c, nullptr);
-                           EXPECT_EQ(c->unsent, 5);
-                           EXPECT_EQ(c->sent_through, 40u);
-                           c->unsent -= 2;
-                           c->sent_through = 42;
-                           l.read_seq = 43;
-                           return true;
-                         })
-                  .ok());
+  ASSERT_TRUE(a.Transact(Deadline::Never(), 7, [](Ledger& l, SlotCounters* c) {
+                 EXPECT_NE(c, nullptr);
+                 EXPECT_EQ(c->unsent, 5);
+                 EXPECT_EQ(c->sent_through, 40u);
+                 c->unsent -= 2;
+                 c->sent_through = 42;
+                 l.read_seq = 43;
+                 return true;
+               }).ok());
   EXPECT_EQ(q_->slots[7].unsent, 3);
   EXPECT_EQ(q_->slots[7].sent_through, 42u);
   EXPECT_EQ(a.Snapshot().read_seq, 43u);
@@ -120,9 +121,9 @@ TEST_F(AccountsTest, TransactTimesOutAgainstALiveHolder) {
   EXPECT_FALSE(ran);
   ASSERT_TRUE(WriteValue(release.w, char{'u'}));
   ASSERT_NO_FATAL_FAILURE(ExpectExitCode(holder, 0));
-  EXPECT_TRUE(a.Transact(Deadline::After(absl::Seconds(30)), -1,
-                         [&](Ledger&, SlotCounters*) { return ran = true; })
-                  .ok());
+  EXPECT_TRUE(a.Transact(Deadline::After(absl::Seconds(30)), -1, [&](Ledger&, SlotCounters*) {
+                 return ran = true;
+               }).ok());
   EXPECT_TRUE(ran);
 }
 
@@ -159,15 +160,13 @@ TEST_F(AccountsTest, DeadCommitterIsRolledBackFromTheJournal) {
   Accounts a(q_);
   Ledger seen{};
   SlotCounters seen_slot;
-  ASSERT_TRUE(a.Transact(Deadline::After(absl::Seconds(30)), 3,
-                         [&](Ledger& l, SlotCounters* c) {
-                           seen = l;
-                           seen_slot = *c;
-                           ++l.items;
-                           ++c->unsent;
-                           return true;
-                         })
-                  .ok());
+  ASSERT_TRUE(a.Transact(Deadline::After(absl::Seconds(30)), 3, [&](Ledger& l, SlotCounters* c) {
+                 seen = l;
+                 seen_slot = *c;
+                 ++l.items;
+                 ++c->unsent;
+                 return true;
+               }).ok());
   // The change ran against the restored (old) values.
   ExpectLedger(seen, 10, 11, 12, 13, 14, 15, 16);
   EXPECT_EQ(seen_slot.unsent, 4);
@@ -191,9 +190,9 @@ TEST_F(AccountsTest, DeadCommitterWithoutSlot) {
   q_->slots[0].unsent = 8;  // must not be touched by the repair
   ASSERT_TRUE(MakeOwnerDead(&q_->accounts.mu));
   Accounts a(q_);
-  ASSERT_TRUE(a.Transact(Deadline::After(absl::Seconds(30)), -1,
-                         [](Ledger&, SlotCounters*) { return false; })
-                  .ok());
+  ASSERT_TRUE(a.Transact(Deadline::After(absl::Seconds(30)), -1, [](Ledger&, SlotCounters*) {
+                 return false;
+               }).ok());
   EXPECT_EQ(a.items(), 10);
   EXPECT_EQ(a.Snapshot().read_seq, 12u);
   EXPECT_EQ(q_->slots[0].unsent, 8);
@@ -204,9 +203,9 @@ TEST_F(AccountsTest, CorruptJournalSlotIsIgnored) {
   q_->accounts.journal_slot = kMaxSlots + 5;  // out of range: only the ledger is restored
   ASSERT_TRUE(MakeOwnerDead(&q_->accounts.mu));
   Accounts a(q_);
-  ASSERT_TRUE(a.Transact(Deadline::After(absl::Seconds(30)), -1,
-                         [](Ledger&, SlotCounters*) { return false; })
-                  .ok());
+  ASSERT_TRUE(a.Transact(Deadline::After(absl::Seconds(30)), -1, [](Ledger&, SlotCounters*) {
+                 return false;
+               }).ok());
   EXPECT_EQ(a.items(), 10);
 }
 
@@ -222,12 +221,13 @@ TEST_F(AccountsTest, DeadHolderWithoutJournalChangesNothing) {
   const int ready_w = ready.w;
   const pid_t victim = ForkChild([=] {
     Accounts mine(q);
-    mine.Transact(Deadline::Never(), -1, [&](Ledger& l, SlotCounters*) {
-          l.items = 1000;
-          WriteValue(ready_w, char{'x'});
-          pause();  // killed here, holding the lock, before Commit
-          return true;
-        })
+    mine.Transact(Deadline::Never(), -1,
+                  [&](Ledger& l, SlotCounters*) {
+                    l.items = 1000;
+                    WriteValue(ready_w, char{'x'});
+                    pause();  // killed here, holding the lock, before Commit
+                    return true;
+                  })
         .IgnoreError();
     return 0;
   });
@@ -235,13 +235,83 @@ TEST_F(AccountsTest, DeadHolderWithoutJournalChangesNothing) {
   char c;
   ASSERT_TRUE(ReadValue(ready.r, &c));
   KillAndReap(victim);
-  ASSERT_TRUE(a.Transact(Deadline::After(absl::Seconds(30)), -1,
-                         [](Ledger& l, SlotCounters*) {
-                           EXPECT_EQ(l.items, 5);
-                           return false;
-                         })
-                  .ok());
+  ASSERT_TRUE(a.Transact(Deadline::After(absl::Seconds(30)), -1, [](Ledger& l, SlotCounters*) {
+                 EXPECT_EQ(l.items, 5);
+                 return false;
+               }).ok());
   EXPECT_EQ(a.items(), 5);
+}
+
+TEST_F(AccountsTest, PlainTakesLagUntilTheNextTransactionFoldsThem) {
+  Accounts a(q_);
+  q_->writer.next_seq = 4;  // seqs 1..3 handed out
+  ASSERT_TRUE(a.Transact(Deadline::Never(), -1, [](Ledger& l, SlotCounters*) {
+                 l.items += 3;
+                 return true;
+               }).ok());
+  // Two plain takes (seqs 1 and 2), committed as PipeReader::Deliver does: one store each.
+  StoreRelease(q_->reader.read_seq, uint64_t{2});
+  StoreRelease(q_->reader.read_seq, uint64_t{3});
+  EXPECT_EQ(q_->accounts.ledger.items, 3) << "the ledger itself lags";
+  EXPECT_EQ(a.items(), 1);
+  EXPECT_EQ(a.read_seq(), 3u);
+  Ledger seen{};
+  ASSERT_TRUE(a.Transact(Deadline::Never(), -1, [&seen](Ledger& l, SlotCounters*) {
+                 seen = l;
+                 return true;
+               }).ok());
+  EXPECT_EQ(seen.items, 1) << "a change sees the takes folded in";
+  EXPECT_EQ(seen.read_seq, 3u);
+  EXPECT_EQ(q_->accounts.ledger.items, 1) << "and commits them";
+  EXPECT_EQ(q_->accounts.ledger.read_seq, 3u);
+  // A transaction moving read_seq past the reader's word (a reader skipping a lost item) is not
+  // undone by that word lagging behind.
+  ASSERT_TRUE(a.Transact(Deadline::Never(), -1, [](Ledger& l, SlotCounters*) {
+                 l.items -= 1;
+                 l.read_seq = 4;
+                 return true;
+               }).ok());
+  EXPECT_EQ(a.items(), 0);
+  EXPECT_EQ(a.read_seq(), 4u);
+}
+
+TEST_F(AccountsTest, AFoldCountsOnlySeqsHandedOut) {
+  // A corrupted queue file's reader word cannot make qsize absurd.
+  Accounts a(q_);
+  q_->writer.next_seq = 4;
+  q_->accounts.ledger.items = 3;
+  q_->reader.read_seq = 1000;
+  EXPECT_EQ(a.items(), 0);
+}
+
+TEST_F(AccountsTest, SnapshotsAreNeverTornByConcurrentFolds) {
+  // One thread alternates a put (a transaction, which also folds) and a plain take, so qsize is
+  // 0 or 1 at every instant; a snapshot taken concurrently must never show anything else (a torn
+  // read of a fold — new items, old read_seq — would show -1).
+  constexpr uint64_t kRounds = 100000;
+  q_->writer.next_seq = kRounds + 1;
+  std::atomic<bool> done{false};
+  std::thread putter([this, &done] {
+    Accounts a(q_);
+    for (uint64_t i = 1; i <= kRounds; ++i) {
+      a.Transact(Deadline::Never(), -1, [](Ledger& l, SlotCounters*) {
+         ++l.items;
+         return true;
+       }).IgnoreError();
+      StoreRelease(q_->reader.read_seq, i + 1);
+    }
+    done.store(true);
+  });
+  Accounts a(q_);
+  uint64_t reads = 0, impossible = 0;
+  while (!done.load()) {
+    const int64_t n = a.items();
+    if (n < 0 || n > 1) ++impossible;
+    ++reads;
+  }
+  putter.join();
+  EXPECT_EQ(impossible, 0u) << "of " << reads << " snapshots";
+  EXPECT_EQ(a.items(), 0);
 }
 
 TEST_F(AccountsTest, ConcurrentProcessesTotalIsExact) {
@@ -333,9 +403,9 @@ TEST_F(AccountsTest, ProcessesKilledMidTransactionKeepTheLedgerConsistent) {
     ASSERT_NO_FATAL_FAILURE(ExpectExitCode(s, 0, absl::Seconds(60)));
   }
   // One more transaction, so a dead committer's journal (if the last kill left one) is applied.
-  ASSERT_TRUE(a.Transact(Deadline::After(absl::Seconds(30)), 0,
-                         [](Ledger&, SlotCounters*) { return false; })
-                  .ok());
+  ASSERT_TRUE(a.Transact(Deadline::After(absl::Seconds(30)), 0, [](Ledger&, SlotCounters*) {
+                 return false;
+               }).ok());
   const Ledger l = a.Snapshot();
   EXPECT_GT(l.items, 0);
   EXPECT_EQ(l.unfinished, l.items);

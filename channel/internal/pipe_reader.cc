@@ -97,7 +97,7 @@ bool PipeReader::Pump(Payload* out) {
           Resync();
           continue;
         }
-        if (h->seq < LoadRelaxed(q_->accounts.ledger.read_seq)) {
+        if (h->seq < accounts_.read_seq()) {
           // Taken already: its reader died after committing and before moving the cursor.
           SetCursors(r.head + h->frame_bytes(), r.tail);
           continue;
@@ -118,8 +118,7 @@ bool PipeReader::Pump(Payload* out) {
     // reader wants (a writer advances next_seq before it writes), so skip the read(2). A
     // stale next_seq cannot hide a frame: its writer signals data_ready only after writing,
     // and the waiter's snapshot of data_ready precedes this load.
-    if (avail == 0 &&
-        LoadRelaxed(q_->accounts.ledger.read_seq) >= LoadRelaxed(q_->writer.next_seq)) {
+    if (avail == 0 && accounts_.read_seq() >= LoadRelaxed(q_->writer.next_seq)) {
       return false;
     }
     if (!ReadMore(need)) drained = true;
@@ -134,17 +133,21 @@ bool PipeReader::Deliver(uint64_t seq, const char* payload, uint32_t bytes, Payl
   StoreRelease(r.taking_seq, seq);
   std::atomic_thread_fence(std::memory_order_release);
   CHANNEL_FAULT_POINT("reader.before_commit");
-  accounts_
-      .Transact(Deadline::Never(), -1,
-                [seq](Ledger& l, SlotCounters*) {
-                  const uint64_t gap = Unaccounted(l, seq);  // items that can never arrive
-                  l.items -= 1 + static_cast<int64_t>(gap);
-                  l.unfinished -= static_cast<int64_t>(gap);
-                  l.items_lost += gap;
-                  l.read_seq = seq + 1;
-                  return true;
-                })
-      .IgnoreError();
+  if (seq == accounts_.read_seq()) {
+    StoreRelease(r.read_seq, seq + 1);  // a plain take: this store commits it (accounts.h)
+  } else {
+    accounts_
+        .Transact(Deadline::Never(), -1,
+                  [seq](Ledger& l, SlotCounters*) {
+                    const uint64_t gap = Unaccounted(l, seq);  // items that can never arrive
+                    l.items -= 1 + static_cast<int64_t>(gap);
+                    l.unfinished -= static_cast<int64_t>(gap);
+                    l.items_lost += gap;
+                    l.read_seq = seq + 1;
+                    return true;
+                  })
+        .IgnoreError();
+  }
   CHANNEL_FAULT_POINT("reader.after_commit");
   SetCursors(r.head + kFrameHeaderBytes + bytes, r.tail);
   CHANNEL_FAULT_POINT("reader.after_advance");
@@ -181,9 +184,8 @@ absl::Status PipeReader::AbsorbTornBatch(uint64_t first, uint64_t last, int slot
   // make exactly the decisions Pump will make over the same bytes (nothing more can arrive before
   // this batch is closed): a frame that is incomplete now is torn and, like any bytes that do not
   // verify, skipped one byte at a time — frames inside its claimed length are still found.
-  const Ledger& ledger = q_->accounts.ledger;
   const uint64_t from =
-      std::max(LoadRelaxed(ledger.read_seq), LoadRelaxed(ledger.accounted_through) + 1);
+      std::max(accounts_.read_seq(), LoadRelaxed(q_->accounts.ledger.accounted_through) + 1);
   const uint64_t next_seq = LoadRelaxed(q_->writer.next_seq);
   uint64_t present = 0;
   const char* s_base = q_->staging();
@@ -319,7 +321,7 @@ void PipeReader::ExtendTailAfterCrash() {
   // that continue the stream exactly (a straddling frame whose checksum now matches, then items
   // with consecutive seqs, or tombstones, which are idempotent) are the former.
   uint64_t p = r.head;
-  uint64_t last = LoadRelaxed(q_->accounts.ledger.read_seq) - 1;
+  uint64_t last = accounts_.read_seq() - 1;
   while (p + kFrameHeaderBytes <= limit) {
     absl::StatusOr<FrameHeader> h = DecodeHeader(s + p, q_->header.max_message_bytes);
     if (!h.ok()) break;

@@ -22,9 +22,7 @@ constexpr uint64_t kPage = 4096;
 
 uint64_t RoundUp(uint64_t v, uint64_t to) { return (v + to - 1) / to * to; }
 
-uint32_t HeaderCrc(const SharedHeader& h) {
-  return Crc32c(&h, offsetof(SharedHeader, header_crc));
-}
+uint32_t HeaderCrc(const SharedHeader& h) { return Crc32c(&h, offsetof(SharedHeader, header_crc)); }
 
 absl::Status Errno(absl::string_view what) {
   return absl::InternalError(absl::StrCat(what, ": ", strerror(errno)));
@@ -42,9 +40,9 @@ bool CountersPlausible(const SharedQueue& q) {
            l.accounted_through <= kMaxSeq;
   };
   if (!ledger_ok(q.accounts.ledger) || !ledger_ok(q.accounts.journal_ledger) ||
-      !count_ok(q.accounts.journal_slot_unsent) || q.writer.next_seq > kMaxSeq ||
-      q.writer.done_seq > kMaxSeq || q.writer.in_write_last > kMaxSeq ||
-      q.writer.tombstone_due > kMaxSeq) {
+      !count_ok(q.accounts.journal_slot_unsent) || q.reader.read_seq > kMaxSeq ||
+      q.writer.next_seq > kMaxSeq || q.writer.done_seq > kMaxSeq ||
+      q.writer.in_write_last > kMaxSeq || q.writer.tombstone_due > kMaxSeq) {
     return false;
   }
   for (const ProcessSlot& slot : q.slots) {
@@ -118,6 +116,7 @@ absl::StatusOr<SharedMapping> SharedMapping::Create(int fd, const QueueIdentity&
   }
   q->writer.next_seq = 1;
   q->accounts.ledger.read_seq = 1;
+  q->reader.read_seq = 1;
   q->accounts.journal_slot = -1;
   return mapping;
 }
@@ -128,8 +127,8 @@ absl::StatusOr<SharedMapping> SharedMapping::Attach(int fd) {
   const uint64_t size = static_cast<uint64_t>(st.st_size);
   if (size < sizeof(SharedQueue)) {
     return absl::DataLossError(absl::StrCat("queue file is truncated (", size,
-                                            " bytes, a queue needs at least ",
-                                            sizeof(SharedQueue), ")"));
+                                            " bytes, a queue needs at least ", sizeof(SharedQueue),
+                                            ")"));
   }
   // Read the header with pread first: never map (and touch) a size taken from untrusted bytes.
   SharedHeader h;

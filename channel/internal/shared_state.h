@@ -30,7 +30,7 @@ namespace channel {
 namespace internal {
 
 inline constexpr uint64_t kSharedMagic = 0x3130514e41484354;  // "TCHANQ01"
-inline constexpr uint32_t kLayoutVersion = 2;
+inline constexpr uint32_t kLayoutVersion = 3;
 inline constexpr int kMaxSlots = 128;
 inline constexpr size_t kTypeNameBytes = 128;
 inline constexpr size_t kReadChunkBytes = 256 << 10;
@@ -76,14 +76,16 @@ struct alignas(64) WriterState {
   uint64_t in_write_first;  // the batch being written: [first, last], 0 when idle
   uint64_t in_write_last;
   int32_t in_write_slot;
-  uint64_t tombstone_due;   // nonzero: write a tombstone with this seq before anything else
+  uint64_t tombstone_due;  // nonzero: write a tombstone with this seq before anything else
 };
 
 // Counters that must change together, kept exact across crashes by AccountsState's journal.
 struct Ledger {
-  int64_t items;         // qsize: reserved by Put, released when a reader takes or loses the item
-  int64_t unfinished;    // JoinableQueue: items put and not yet marked done
-  uint64_t read_seq;     // the next item seq a reader expects
+  // qsize, once the plain takes that ReaderState::read_seq is ahead by are subtracted
+  // (accounts.h): reserved by Put, released when a reader takes or loses the item.
+  int64_t items;
+  int64_t unfinished;  // JoinableQueue: items put and not yet marked done
+  uint64_t read_seq;   // the next item seq a reader expects; ReaderState::read_seq may be ahead
   // Every missing item (never to arrive) with a seq <= accounted_through was already counted
   // lost, by the repair of a dead writer's batch; readers count only the ones above it.
   uint64_t accounted_through;
@@ -97,6 +99,7 @@ struct Ledger {
 struct alignas(64) AccountsState {
   RobustMutex mu;
   Ledger ledger;
+  uint64_t commits;  // transactions committed or undone: lets lock-free readers see a torn read
   uint32_t journal_active;
   int32_t journal_slot;  // -1: no slot touched
   Ledger journal_ledger;
@@ -113,6 +116,11 @@ struct alignas(64) ReaderState {
   uint32_t journal_active;  // (head, tail) are being changed; journal_* hold the old values
   uint32_t reading;         // a read(2) into staging at read_at is in flight
   uint64_t taking_seq;      // an item being taken; nonzero until the Get owns it
+  // The next item seq a reader expects, as advanced by plain takes (an item with exactly the
+  // expected seq): one store commits such a take, without the accounts lock. Every seq in
+  // [ledger.read_seq, read_seq) was taken that way and is still counted in ledger.items until
+  // the next accounts transaction folds it in (accounts.h).
+  uint64_t read_seq;
   uint64_t journal_head;
   uint64_t journal_tail;
   uint64_t read_at;
