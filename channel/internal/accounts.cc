@@ -18,6 +18,7 @@ void Publish(Ledger& dst, const Ledger& src) {
   StoreRelease(dst.resyncs, src.resyncs);
   StoreRelease(dst.torn_writes, src.torn_writes);
   StoreRelease(dst.dead_processes, src.dead_processes);
+  StoreRelease(dst.tasks_folded, src.tasks_folded);
 }
 
 }  // namespace
@@ -45,13 +46,32 @@ void Accounts::Commit(const Ledger& ledger, int slot, const SlotCounters& counte
   StoreRelease(a.journal_active, 0u);
 }
 
-void Accounts::FoldPlainTakes(Ledger* ledger) const {
+void Accounts::FoldLockFree(Ledger* ledger) const {
   // Clamped to the seqs handed out: only a corrupted queue file could hold more.
   const uint64_t taken_to =
       std::min(LoadRelaxed(q_->reader.read_seq), LoadRelaxed(q_->writer.next_seq));
-  if (taken_to <= ledger->read_seq) return;
-  ledger->items -= static_cast<int64_t>(taken_to - ledger->read_seq);
-  ledger->read_seq = taken_to;
+  if (taken_to > ledger->read_seq) {
+    ledger->items -= static_cast<int64_t>(taken_to - ledger->read_seq);
+    ledger->read_seq = taken_to;
+  }
+  const uint64_t done = LoadRelaxed(q_->tasks_done);
+  if (done > ledger->tasks_folded) {
+    ledger->unfinished -= static_cast<int64_t>(done - ledger->tasks_folded);
+    ledger->tasks_folded = done;
+  }
+}
+
+absl::Status Accounts::TaskDone() {
+  for (;;) {
+    uint64_t done = LoadRelaxed(q_->tasks_done);
+    if (Snapshot().unfinished <= 0) {  // includes `done` and any TaskDone since
+      return absl::OutOfRangeError("task_done() called too many times");
+    }
+    if (__atomic_compare_exchange_n(&q_->tasks_done, &done, done + 1, /*weak=*/false,
+                                    __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)) {
+      return absl::OkStatus();
+    }
+  }
 }
 
 void Accounts::Repair() {
@@ -83,7 +103,8 @@ Ledger Accounts::Snapshot() const {
     out.resyncs = LoadRelaxed(l.resyncs);
     out.torn_writes = LoadRelaxed(l.torn_writes);
     out.dead_processes = LoadRelaxed(l.dead_processes);
-    FoldPlainTakes(&out);
+    out.tasks_folded = LoadRelaxed(l.tasks_folded);
+    FoldLockFree(&out);
     std::atomic_thread_fence(std::memory_order_acquire);
     if (LoadRelaxed(a.journal_active) == 0 && LoadRelaxed(a.commits) == commits) return out;
   }

@@ -16,6 +16,9 @@
 // takes just leaves those for the next one. The producer and the consumer of an item each take
 // one robust lock instead of contending for this one.
 //
+// TaskDone works the same way: a CAS on SharedQueue::tasks_done, folded into ledger.unfinished
+// by the next transaction (ledger.tasks_folded records how far) and subtracted by readers.
+//
 // Lock-free readers (qsize(), empty(), stats) see a consistent ledger through `commits`, which
 // every commit and every undo bumps, as with a seqlock.
 //
@@ -56,7 +59,7 @@ class Accounts {
     absl::Status s = lock.Acquire(&q_->accounts.mu, deadline, [this] { Repair(); });
     if (!s.ok()) return s;
     Ledger ledger = q_->accounts.ledger;
-    FoldPlainTakes(&ledger);
+    FoldLockFree(&ledger);
     SlotCounters counters;
     SlotCounters* counters_ptr = nullptr;
     if (slot >= 0) {
@@ -69,10 +72,17 @@ class Accounts {
     return absl::OkStatus();
   }
 
-  // Lock-free snapshots, plain takes folded in. Snapshot falls back to the lock (waiting as long
-  // as it takes) when a transaction stays in flight, e.g. because its process died in it.
+  // JoinableQueue's task_done(): one less unfinished item, or kOutOfRange if none is left.
+  // Lock-free (see above). Exact unless it races with a transaction counting undelivered items
+  // lost: a call that was one too many may then pass, leaving unfinished at -1 (only a program
+  // calling TaskDone more often than Get returned items can get there).
+  absl::Status TaskDone();
+
+  // Lock-free snapshots, plain takes and TaskDones folded in. Snapshot falls back to the lock
+  // (waiting as long as it takes) when a transaction stays in flight, e.g. because its process died
+  // in it.
   int64_t items() const { return Snapshot().items; }
-  int64_t unfinished() const { return LoadRelaxed(q_->accounts.ledger.unfinished); }
+  int64_t unfinished() const { return Snapshot().unfinished; }
   Ledger Snapshot() const;
   // The next item seq a reader expects. Exact while the caller holds the reader lock (nobody
   // else can take an item or move ledger.read_seq past reader.read_seq then).
@@ -81,7 +91,7 @@ class Accounts {
   }
 
  private:
-  void FoldPlainTakes(Ledger* ledger) const;
+  void FoldLockFree(Ledger* ledger) const;
   void Commit(const Ledger& ledger, int slot, const SlotCounters& counters);
   void Repair();
   SharedQueue* q_;

@@ -314,6 +314,70 @@ TEST_F(AccountsTest, SnapshotsAreNeverTornByConcurrentFolds) {
   EXPECT_EQ(a.items(), 0);
 }
 
+TEST_F(AccountsTest, TaskDonesAreCountedLockFreeAndFoldedIntoUnfinished) {
+  Accounts a(q_);
+  ASSERT_TRUE(a.Transact(Deadline::Never(), -1, [](Ledger& l, SlotCounters*) {
+                 l.unfinished += 2;
+                 return true;
+               }).ok());
+  EXPECT_TRUE(a.TaskDone().ok());
+  EXPECT_TRUE(a.TaskDone().ok());
+  EXPECT_EQ(a.TaskDone().code(), absl::StatusCode::kOutOfRange);
+  EXPECT_EQ(a.unfinished(), 0);
+  EXPECT_EQ(q_->accounts.ledger.unfinished, 2) << "the ledger itself lags";
+  ASSERT_TRUE(a.Transact(Deadline::Never(), -1, [](Ledger& l, SlotCounters*) {
+                 EXPECT_EQ(l.unfinished, 0) << "a change sees the TaskDones folded in";
+                 l.unfinished += 1;
+                 return true;
+               }).ok());
+  EXPECT_EQ(q_->accounts.ledger.unfinished, 1);
+  EXPECT_EQ(q_->accounts.ledger.tasks_folded, 2u);
+  EXPECT_TRUE(a.TaskDone().ok());
+  EXPECT_EQ(a.unfinished(), 0);
+}
+
+TEST_F(AccountsTest, ConcurrentTaskDonesWhileTransactionsFoldAreExact) {
+  // Four processes mark 5,000 items done each, while a fifth keeps transacting (each of its
+  // transactions folds whatever TaskDones have happened). Exactly 20,000 succeed; then none.
+  constexpr int kDoers = 4;
+  constexpr int kEach = 5000;
+  Accounts a(q_);
+  ASSERT_TRUE(a.Transact(Deadline::Never(), -1, [](Ledger& l, SlotCounters*) {
+                 l.unfinished = kDoers * kEach;
+                 return true;
+               }).ok());
+  SharedQueue* q = q_;
+  const pid_t folder = ForkChild([q] {
+    Accounts a(q);
+    while (a.unfinished() > 0) {
+      if (!a.Transact(Deadline::Never(), -1, [](Ledger& l, SlotCounters*) {
+              ++l.resyncs;
+              return true;
+            }).ok()) {
+        return 2;
+      }
+    }
+    return 0;
+  });
+  ASSERT_GT(folder, 0);
+  std::vector<pid_t> doers;
+  for (int i = 0; i < kDoers; ++i) {
+    doers.push_back(ForkChild([q] {
+      Accounts a(q);
+      for (int k = 0; k < kEach; ++k) {
+        if (!a.TaskDone().ok()) return 3;
+      }
+      return 0;
+    }));
+    ASSERT_GT(doers.back(), 0);
+  }
+  for (pid_t d : doers) ASSERT_NO_FATAL_FAILURE(ExpectExitCode(d, 0, absl::Seconds(60)));
+  ASSERT_NO_FATAL_FAILURE(ExpectExitCode(folder, 0, absl::Seconds(60)));
+  EXPECT_EQ(a.unfinished(), 0);
+  EXPECT_EQ(a.TaskDone().code(), absl::StatusCode::kOutOfRange);
+  EXPECT_EQ(q_->tasks_done, uint64_t{kDoers * kEach});
+}
+
 TEST_F(AccountsTest, ConcurrentProcessesTotalIsExact) {
   constexpr int kProcs = 6;
   constexpr int kIters = 3000;

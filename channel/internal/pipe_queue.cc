@@ -213,17 +213,8 @@ absl::Status PipeQueue::JoinThread() {
 }
 
 absl::Status PipeQueue::TaskDone() {
-  bool committed = false;
-  absl::Status s = accounts_.Transact(
-      Deadline::Never(), -1,
-      [](Ledger& l, SlotCounters*) {
-        if (l.unfinished <= 0) return false;
-        --l.unfinished;
-        return true;
-      },
-      &committed);
+  absl::Status s = accounts_.TaskDone();
   if (!s.ok()) return s;
-  if (!committed) return absl::OutOfRangeError("task_done() called too many times");
   if (accounts_.unfinished() <= 0) q_->all_done.event.Signal();
   return absl::OkStatus();
 }

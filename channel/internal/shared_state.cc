@@ -37,11 +37,11 @@ bool CountersPlausible(const SharedQueue& q) {
   auto count_ok = [](int64_t v) { return v > -kMaxCount && v < kMaxCount; };
   auto ledger_ok = [&](const Ledger& l) {
     return count_ok(l.items) && count_ok(l.unfinished) && l.read_seq <= kMaxSeq &&
-           l.accounted_through <= kMaxSeq;
+           l.accounted_through <= kMaxSeq && l.tasks_folded <= kMaxSeq;
   };
   if (!ledger_ok(q.accounts.ledger) || !ledger_ok(q.accounts.journal_ledger) ||
       !count_ok(q.accounts.journal_slot_unsent) || q.reader.read_seq > kMaxSeq ||
-      q.writer.next_seq > kMaxSeq || q.writer.done_seq > kMaxSeq ||
+      q.tasks_done > kMaxSeq || q.writer.next_seq > kMaxSeq || q.writer.done_seq > kMaxSeq ||
       q.writer.in_write_last > kMaxSeq || q.writer.tombstone_due > kMaxSeq) {
     return false;
   }

@@ -93,6 +93,7 @@ struct Ledger {
   uint64_t resyncs;         // times a reader skipped garbage to find the next frame
   uint64_t torn_writes;     // writer deaths inside the writer lock that were repaired
   uint64_t dead_processes;  // process slots reclaimed from dead processes
+  uint64_t tasks_folded;    // SharedQueue::tasks_done as far as `unfinished` includes it
 };
 
 // Guarded by `mu` (the accounts lock); see accounts.h for the journal protocol.
@@ -156,6 +157,9 @@ struct SharedQueue {
   PaddedEvent data_ready;  // signalled after frames reach the pipe, and by Close()
   PaddedEvent space_free;  // signalled when items leave the queue
   PaddedEvent all_done;    // signalled when `unfinished` reaches zero
+  // TaskDone calls, counted lock-free (one CAS each); transactions fold them into
+  // ledger.unfinished (accounts.h).
+  alignas(64) uint64_t tasks_done;
   alignas(64) std::atomic<int64_t> last_reap_ns;
   ProcessSlot slots[kMaxSlots];
   AttachedProcess attached[kMaxSlots];  // named queues: who has it open (named_store.h)
