@@ -79,7 +79,7 @@ void PipeWriter::Repair() {
 void PipeWriter::CloseBatch(uint64_t first, uint64_t last, int slot) {
   WriterState& w = q_->writer;
   // Never hand out the batch's seqs again, even if its writer died before advancing next_seq.
-  w.next_seq = std::max(w.next_seq, last + 1);
+  StoreRelease(w.next_seq, std::max(w.next_seq, last + 1));
   // Readers now treat an incomplete frame of the batch, once the pipe is drained, as torn.
   StoreRelease(w.done_seq, std::max(LoadRelaxed(w.done_seq), last));
   if (slot < 0 || slot >= kMaxSlots) slot = -1;  // only a corrupted file gets here
