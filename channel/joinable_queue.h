@@ -30,8 +30,10 @@ class JoinableQueue : public internal::QueueBase<JoinableQueue<T>, T> {
   JoinableQueue(JoinableQueue&&) noexcept = default;
   JoinableQueue& operator=(JoinableQueue&&) noexcept = default;
 
-  // Marks one item done. More calls than items ever put: kOutOfRange
-  // ("task_done() called too many times").
+  // Marks one item done; lock-free. More calls than items ever put: kOutOfRange
+  // ("task_done() called too many times"). One such extra call racing with the queue counting
+  // undelivered items lost (after a producer or consumer died) may pass instead, leaving
+  // unfinished() at -1 (Join then returns at once); calls matching Gets are never refused.
   absl::Status TaskDone() {
     return this->backend() == nullptr ? internal::MovedFromError() : this->backend()->TaskDone();
   }
