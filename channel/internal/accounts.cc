@@ -46,32 +46,72 @@ void Accounts::Commit(const Ledger& ledger, int slot, const SlotCounters& counte
   StoreRelease(a.journal_active, 0u);
 }
 
-void Accounts::FoldLockFree(Ledger* ledger) const {
-  // Clamped to the seqs handed out: only a corrupted queue file could hold more.
-  const uint64_t taken_to =
-      std::min(LoadRelaxed(q_->reader.read_seq), LoadRelaxed(q_->writer.next_seq));
-  if (taken_to > ledger->read_seq) {
-    ledger->items -= static_cast<int64_t>(taken_to - ledger->read_seq);
-    ledger->read_seq = taken_to;
-  }
-  const uint64_t done = LoadRelaxed(q_->tasks_done);
-  if (done > ledger->tasks_folded) {
-    ledger->unfinished -= static_cast<int64_t>(done - ledger->tasks_folded);
-    ledger->tasks_folded = done;
-  }
+namespace {
+
+// How far a lock-free counter is ahead of the part of it the ledger has folded in.
+int64_t Lag(uint64_t counter, uint64_t folded) {
+  return counter > folded ? static_cast<int64_t>(counter - folded) : 0;
 }
 
-absl::Status Accounts::TaskDone() {
+}  // namespace
+
+void Accounts::FoldLockFree(Ledger* ledger) const {
+  const uint64_t taken_to = TakenTo();
+  ledger->items -= Lag(taken_to, ledger->read_seq);
+  ledger->read_seq = std::max(ledger->read_seq, taken_to);
+  const uint64_t done = LoadRelaxed(q_->tasks_done);
+  ledger->unfinished -= Lag(done, ledger->tasks_folded);
+  ledger->tasks_folded = std::max(ledger->tasks_folded, done);
+}
+
+absl::Status Accounts::TaskDone(int64_t* remaining) {
   for (;;) {
     uint64_t done = LoadRelaxed(q_->tasks_done);
-    if (Snapshot().unfinished <= 0) {  // includes `done` and any TaskDone since
-      return absl::OutOfRangeError("task_done() called too many times");
-    }
+    const int64_t left = unfinished();  // counts `done`, or a later value the CAS then refuses
+    if (left <= 0) return absl::OutOfRangeError("task_done() called too many times");
     if (__atomic_compare_exchange_n(&q_->tasks_done, &done, done + 1, /*weak=*/false,
                                     __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)) {
+      *remaining = left - 1;
       return absl::OkStatus();
     }
   }
+}
+
+template <typename Read>
+auto Accounts::Consistent(Read read) const -> decltype(read()) {
+  constexpr int kAttempts = 1000;
+  const AccountsState& a = q_->accounts;
+  for (int attempt = 0; attempt < kAttempts; ++attempt) {
+    const uint64_t commits = LoadRelaxed(a.commits);
+    if (LoadRelaxed(a.journal_active) != 0) continue;
+    auto value = read();
+    std::atomic_thread_fence(std::memory_order_acquire);
+    if (LoadRelaxed(a.journal_active) == 0 && LoadRelaxed(a.commits) == commits) return value;
+  }
+  // A transaction has been in flight all along (its process may have died in it): the lock
+  // repairs the ledger first if so, and keeps it still while read() runs.
+  decltype(read()) value{};
+  const_cast<Accounts*>(this)
+      ->Transact(Deadline::Never(), -1,
+                 [&](Ledger&, SlotCounters*) {
+                   value = read();
+                   return false;
+                 })
+      .IgnoreError();  // a Never deadline cannot time out
+  return value;
+}
+
+int64_t Accounts::items() const {
+  const Ledger& l = q_->accounts.ledger;
+  return Consistent([&] { return LoadRelaxed(l.items) - Lag(TakenTo(), LoadRelaxed(l.read_seq)); });
+}
+
+int64_t Accounts::unfinished() const {
+  const Ledger& l = q_->accounts.ledger;
+  return Consistent([&] {
+    return LoadRelaxed(l.unfinished) -
+           Lag(LoadRelaxed(q_->tasks_done), LoadRelaxed(l.tasks_folded));
+  });
 }
 
 void Accounts::Repair() {
@@ -88,12 +128,8 @@ void Accounts::Repair() {
 }
 
 Ledger Accounts::Snapshot() const {
-  constexpr int kAttempts = 1000;
-  const AccountsState& a = q_->accounts;
-  const Ledger& l = a.ledger;
-  for (int attempt = 0; attempt < kAttempts; ++attempt) {
-    const uint64_t commits = LoadRelaxed(a.commits);
-    if (LoadRelaxed(a.journal_active) != 0) continue;
+  const Ledger& l = q_->accounts.ledger;
+  return Consistent([&] {
     Ledger out{};
     out.items = LoadRelaxed(l.items);
     out.unfinished = LoadRelaxed(l.unfinished);
@@ -105,20 +141,8 @@ Ledger Accounts::Snapshot() const {
     out.dead_processes = LoadRelaxed(l.dead_processes);
     out.tasks_folded = LoadRelaxed(l.tasks_folded);
     FoldLockFree(&out);
-    std::atomic_thread_fence(std::memory_order_acquire);
-    if (LoadRelaxed(a.journal_active) == 0 && LoadRelaxed(a.commits) == commits) return out;
-  }
-  // A transaction has been in flight all along (its process may have died in it): the lock
-  // repairs the ledger first if so.
-  Ledger out{};
-  const_cast<Accounts*>(this)
-      ->Transact(Deadline::Never(), -1,
-                 [&out](Ledger& folded, SlotCounters*) {
-                   out = folded;
-                   return false;
-                 })
-      .IgnoreError();  // a Never deadline cannot time out
-  return out;
+    return out;
+  });
 }
 
 }  // namespace internal

@@ -72,17 +72,17 @@ class Accounts {
     return absl::OkStatus();
   }
 
-  // JoinableQueue's task_done(): one less unfinished item, or kOutOfRange if none is left.
-  // Lock-free (see above). Exact unless it races with a transaction counting undelivered items
-  // lost: a call that was one too many may then pass, leaving unfinished at -1 (only a program
-  // calling TaskDone more often than Get returned items can get there).
-  absl::Status TaskDone();
+  // JoinableQueue's task_done(): one less unfinished item, or kOutOfRange if none is left; on
+  // success *remaining is the count this call left behind. Lock-free (see above). Exact unless it
+  // races with a transaction counting undelivered items lost: a call that was one too many may
+  // then pass, leaving unfinished at -1 (only a program calling TaskDone more often than Get
+  // returned items can get there).
+  absl::Status TaskDone(int64_t* remaining);
 
-  // Lock-free snapshots, plain takes and TaskDones folded in. Snapshot falls back to the lock
-  // (waiting as long as it takes) when a transaction stays in flight, e.g. because its process died
-  // in it.
-  int64_t items() const { return Snapshot().items; }
-  int64_t unfinished() const { return Snapshot().unfinished; }
+  // Lock-free reads, plain takes and TaskDones included. They fall back to the lock (waiting as
+  // long as it takes) when a transaction stays in flight, e.g. because its process died in it.
+  int64_t items() const;
+  int64_t unfinished() const;
   Ledger Snapshot() const;
   // The next item seq a reader expects. Exact while the caller holds the reader lock (nobody
   // else can take an item or move ledger.read_seq past reader.read_seq then).
@@ -91,6 +91,15 @@ class Accounts {
   }
 
  private:
+  // Runs read() until a run saw no transaction commit or stay in flight (the seqlock on
+  // `commits`); under the lock if that does not happen soon.
+  template <typename Read>
+  auto Consistent(Read read) const -> decltype(read());
+  // How far plain takes got: the reader's read_seq, clamped to the seqs handed out (only a
+  // corrupted queue file could hold more).
+  uint64_t TakenTo() const {
+    return std::min(LoadRelaxed(q_->reader.read_seq), LoadRelaxed(q_->writer.next_seq));
+  }
   void FoldLockFree(Ledger* ledger) const;
   void Commit(const Ledger& ledger, int slot, const SlotCounters& counters);
   void Repair();

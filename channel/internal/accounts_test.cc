@@ -27,6 +27,11 @@ using ::channel::testing::WriteValue;
 
 using AccountsTest = ::channel::testing::SharedQueueTest;
 
+absl::Status TaskDone(Accounts& a) {
+  int64_t remaining;
+  return a.TaskDone(&remaining);
+}
+
 // Expects every counter of the ledger `l`, in declaration order.
 void ExpectLedger(const Ledger& l, int64_t items, int64_t unfinished, uint64_t read_seq,
                   uint64_t items_lost, uint64_t resyncs, uint64_t torn_writes,
@@ -320,9 +325,12 @@ TEST_F(AccountsTest, TaskDonesAreCountedLockFreeAndFoldedIntoUnfinished) {
                  l.unfinished += 2;
                  return true;
                }).ok());
-  EXPECT_TRUE(a.TaskDone().ok());
-  EXPECT_TRUE(a.TaskDone().ok());
-  EXPECT_EQ(a.TaskDone().code(), absl::StatusCode::kOutOfRange);
+  int64_t remaining = -1;
+  EXPECT_TRUE(a.TaskDone(&remaining).ok());
+  EXPECT_EQ(remaining, 1);
+  EXPECT_TRUE(a.TaskDone(&remaining).ok());
+  EXPECT_EQ(remaining, 0);
+  EXPECT_EQ(TaskDone(a).code(), absl::StatusCode::kOutOfRange);
   EXPECT_EQ(a.unfinished(), 0);
   EXPECT_EQ(q_->accounts.ledger.unfinished, 2) << "the ledger itself lags";
   ASSERT_TRUE(a.Transact(Deadline::Never(), -1, [](Ledger& l, SlotCounters*) {
@@ -332,7 +340,7 @@ TEST_F(AccountsTest, TaskDonesAreCountedLockFreeAndFoldedIntoUnfinished) {
                }).ok());
   EXPECT_EQ(q_->accounts.ledger.unfinished, 1);
   EXPECT_EQ(q_->accounts.ledger.tasks_folded, 2u);
-  EXPECT_TRUE(a.TaskDone().ok());
+  EXPECT_TRUE(TaskDone(a).ok());
   EXPECT_EQ(a.unfinished(), 0);
 }
 
@@ -365,7 +373,7 @@ TEST_F(AccountsTest, ConcurrentTaskDonesWhileTransactionsFoldAreExact) {
     doers.push_back(ForkChild([q] {
       Accounts a(q);
       for (int k = 0; k < kEach; ++k) {
-        if (!a.TaskDone().ok()) return 3;
+        if (!TaskDone(a).ok()) return 3;
       }
       return 0;
     }));
@@ -374,7 +382,7 @@ TEST_F(AccountsTest, ConcurrentTaskDonesWhileTransactionsFoldAreExact) {
   for (pid_t d : doers) ASSERT_NO_FATAL_FAILURE(ExpectExitCode(d, 0, absl::Seconds(60)));
   ASSERT_NO_FATAL_FAILURE(ExpectExitCode(folder, 0, absl::Seconds(60)));
   EXPECT_EQ(a.unfinished(), 0);
-  EXPECT_EQ(a.TaskDone().code(), absl::StatusCode::kOutOfRange);
+  EXPECT_EQ(TaskDone(a).code(), absl::StatusCode::kOutOfRange);
   EXPECT_EQ(q_->tasks_done, uint64_t{kDoers * kEach});
 }
 

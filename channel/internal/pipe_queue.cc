@@ -213,9 +213,10 @@ absl::Status PipeQueue::JoinThread() {
 }
 
 absl::Status PipeQueue::TaskDone() {
-  absl::Status s = accounts_.TaskDone();
+  int64_t remaining = 0;
+  absl::Status s = accounts_.TaskDone(&remaining);
   if (!s.ok()) return s;
-  if (accounts_.unfinished() <= 0) q_->all_done.event.Signal();
+  if (remaining <= 0) q_->all_done.event.Signal();
   return absl::OkStatus();
 }
 
