@@ -101,6 +101,13 @@ __attribute__((target("sse4.2"))) uint32_t HardwareCrc(uint32_t crc, const uint8
     n -= 8;
   }
   uint32_t c32 = static_cast<uint32_t>(c);
+  if (n >= 4) {  // e.g. the 28 bytes a frame header's CRC covers: 3 quadwords and a word
+    uint32_t v;
+    memcpy(&v, p, 4);
+    c32 = __builtin_ia32_crc32si(c32, v);
+    p += 4;
+    n -= 4;
+  }
   while (n-- > 0) c32 = __builtin_ia32_crc32qi(c32, *p++);
   return c32;
 }

@@ -49,7 +49,7 @@ void Feeder::Append(int slot, size_t payload_bytes, absl::FunctionRef<void(char*
   FrameHeader h;
   h.payload_bytes = static_cast<uint32_t>(payload_bytes);
   h.payload_crc = Crc32c(frame + kFrameHeaderBytes, payload_bytes);
-  EncodeHeader(h, frame);  // seq is stamped by PipeWriter under the writer lock
+  EncodeUnsealedHeader(h, frame);  // PipeWriter stamps the seq and seals it under the writer lock
   // Only the first frame after a swap can find the thread waiting; notify after unlocking, so it
   // does not wake into a held mutex.
   const bool was_empty = pending_count_++ == 0;

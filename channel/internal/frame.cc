@@ -22,7 +22,7 @@ U Get(const char* in, size_t offset) {
 
 }  // namespace
 
-void EncodeHeader(const FrameHeader& h, char* out) {
+void EncodeUnsealedHeader(const FrameHeader& h, char* out) {
   Put<uint32_t>(out, 0, kFrameMagic);
   Put<uint16_t>(out, 4, static_cast<uint16_t>(h.kind));
   Put<uint16_t>(out, 6, kFrameVersion);
@@ -30,6 +30,11 @@ void EncodeHeader(const FrameHeader& h, char* out) {
   Put<uint32_t>(out, 16, h.payload_bytes);
   Put<uint32_t>(out, 20, h.payload_crc);
   Put<uint32_t>(out, 24, 0);
+  Put<uint32_t>(out, 28, 0);
+}
+
+void EncodeHeader(const FrameHeader& h, char* out) {
+  EncodeUnsealedHeader(h, out);
   Put<uint32_t>(out, 28, Crc32c(out, 28));
 }
 

@@ -51,6 +51,9 @@ struct FrameHeader {
 
 // Writes the 32 header bytes to `out`.
 void EncodeHeader(const FrameHeader& header, char* out);
+// The same without the header CRC (left 0), for a frame whose seq StampSeq sets, and whose header
+// it seals, later: what the feeder buffers. A reader refuses an unsealed header.
+void EncodeUnsealedHeader(const FrameHeader& header, char* out);
 
 // Sets the seq of a header this process encoded (trusted: not validated) and re-seals its
 // header CRC; returns the size of the whole frame. For stamping seqs under the writer lock.

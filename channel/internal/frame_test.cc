@@ -91,9 +91,12 @@ TEST(FrameTest, ItemRoundTrip) {
   }
 }
 
-TEST(FrameTest, StampSeqResealsTheHeader) {
+TEST(FrameTest, StampSeqSealsAnUnsealedHeader) {
   const std::string payload(40, 'y');
-  std::string h = Header(Item(0, payload));  // as Put encodes it, before the writer stamps it
+  std::string h(kFrameHeaderBytes, '\xff');
+  EncodeUnsealedHeader(Item(0, payload), &h[0]);  // as Put buffers it
+  EXPECT_EQ(DecodeHeader(h.data(), 1 << 20).status().code(), absl::StatusCode::kDataLoss)
+      << "an unsealed header must not pass for a frame";
   EXPECT_EQ(StampSeq(&h[0], 77), kFrameHeaderBytes + 40);
   EXPECT_EQ(h, Header(Item(77, payload)));
   absl::StatusOr<FrameHeader> d = DecodeHeader(h.data(), 1 << 20);
