@@ -7,6 +7,7 @@
 
 #include "channel/internal/crc32c.h"
 #include "channel/internal/frame.h"
+#include "channel/internal/futex.h"
 
 namespace channel {
 namespace internal {
@@ -15,6 +16,16 @@ namespace {
 // A buffer that once held a huge batch is given back rather than kept for ever; below this, it
 // is kept, so steady traffic (even of large messages) never re-faults its buffer.
 constexpr size_t kKeepBufferBytes = 64 << 20;
+
+// True if the calling thread waited in a queue (SharedEvent::Wait) since its previous call, or
+// this is its first. A thread that streams Puts without waiting is better served by batches (one
+// write(2) for many frames) than by writing each frame itself; a thread that waits in between
+// (request/response, or a producer that waited for room) gains a hop.
+bool WaitedSincePreviousPut() {
+  thread_local uint64_t waits_at_previous_put = ~uint64_t{0};
+  const uint64_t waits = WaitsInThisThread();
+  return std::exchange(waits_at_previous_put, waits) != waits;
+}
 
 }  // namespace
 
@@ -53,6 +64,18 @@ void Feeder::Append(int slot, size_t payload_bytes, absl::FunctionRef<void(char*
   // Only the first frame after a swap can find the thread waiting; notify after unlocking, so it
   // does not wake into a held mutex.
   const bool was_empty = pending_count_++ == 0;
+  if (was_empty && writing_count_ == 0 && WaitedSincePreviousPut()) {
+    // Nothing of this handle's is queued or being written, so writing this frame now keeps the
+    // order; mu_ keeps the thread and this handle's other Puts out meanwhile. Saves a thread
+    // wake-up and a context switch on a queue whose consumers are waiting (pipe_writer.h).
+    if (std::optional<absl::Status> written =
+            writer_->TryWriteNow(slot, pending_.data(), pending_.size())) {
+      if (!written->ok() && error_.ok()) error_ = *written;  // counted lost, as from the thread
+      pending_.Clear();
+      pending_count_ = 0;
+      return;
+    }
+  }
   if (!started_) {
     // A thread that exited after an earlier Close() has released mu_ for good: reap it.
     if (thread_.joinable()) thread_.join();

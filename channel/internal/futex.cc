@@ -65,7 +65,11 @@ bool SpinWhileEqual(const std::atomic<uint32_t>& word, uint32_t snapshot, int64_
   return false;
 }
 
+thread_local uint64_t waits_in_this_thread = 0;
+
 }  // namespace
+
+uint64_t WaitsInThisThread() { return waits_in_this_thread; }
 
 void SharedEvent::Signal() {
   // A hint for waiters (see Wait); any value, even garbage from a queue file, is harmless.
@@ -78,6 +82,7 @@ void SharedEvent::Signal() {
 }
 
 void SharedEvent::Wait(uint32_t snapshot, int64_t timeout_ns) {
+  ++waits_in_this_thread;
   // Spinning only pays when the signaller can run meanwhile. If the last signal came from this
   // CPU, the next one probably needs this CPU too (one core, both sides pinned to it, or the
   // scheduler keeps them together): spinning would only delay it, so sleep at once.

@@ -47,6 +47,10 @@ struct SharedEvent {
   void Wait(uint32_t snapshot, int64_t timeout_ns);
 };
 
+// How many times the calling thread has called SharedEvent::Wait: a thread that waited between
+// two of its Puts is exchanging messages (request/response), not streaming them (feeder.h).
+uint64_t WaitsInThisThread();
+
 }  // namespace internal
 }  // namespace channel
 

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -21,7 +22,30 @@ absl::Status PipeWriter::WriteBatch(int slot, char* buf, size_t bytes, int64_t c
   absl::Status s = lock.Acquire(&w.mu, Deadline::Never(), [this] { Repair(); });
   if (!s.ok()) return s;
   if (w.tombstone_due != 0) WriteDueTombstone(/*block=*/true);
+  return WriteLocked(slot, buf, bytes, count);
+}
 
+std::optional<absl::Status> PipeWriter::TryWriteNow(int slot, char* frame, size_t bytes) {
+  WriterState& w = q_->writer;
+  // A consumer that has taken everything cannot be served by a batch still to come; while it has
+  // a backlog, batches through the feeder cost fewer system calls.
+  if (bytes > pipe_capacity_ / 2 || Accounts(q_).read_seq() < LoadRelaxed(w.next_seq)) {
+    return std::nullopt;
+  }
+  RobustLock lock;
+  if (!lock.TryAcquire(&w.mu, [this] { Repair(); }).ok() || w.tombstone_due != 0) {
+    return std::nullopt;
+  }
+  int queued = 0;  // bytes in the pipe (garbage or tombstones: every item in it was taken)
+  if (ioctl(fd_, FIONREAD, &queued) != 0 || queued < 0 ||
+      static_cast<size_t>(queued) + bytes > pipe_capacity_) {
+    return std::nullopt;
+  }
+  return WriteLocked(slot, frame, bytes, 1);
+}
+
+absl::Status PipeWriter::WriteLocked(int slot, char* buf, size_t bytes, int64_t count) {
+  WriterState& w = q_->writer;
   const uint64_t first = w.next_seq;
   const uint64_t last = first + static_cast<uint64_t>(count) - 1;
   for (size_t off = 0, seq = first; off < bytes; ++seq) off += StampSeq(buf + off, seq);

@@ -21,6 +21,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 
 #include "absl/status/status.h"
 #include "channel/internal/accounts.h"
@@ -33,7 +34,10 @@ namespace internal {
 class PipeWriter {
  public:
   PipeWriter(SharedQueue* queue, int write_fd, size_t pipe_capacity, PipeReader* reader)
-      : q_(queue), fd_(write_fd), pipe_capacity_(pipe_capacity), accounts_(queue),
+      : q_(queue),
+        fd_(write_fd),
+        pipe_capacity_(pipe_capacity),
+        accounts_(queue),
         reader_(reader) {}
 
   // Writes `count` frames laid out back to back in buf[0, bytes) (headers with seq 0), on behalf
@@ -41,14 +45,19 @@ class PipeWriter {
   // the writer had died, and the error is returned.
   absl::Status WriteBatch(int slot, char* buf, size_t bytes, int64_t count);
 
+  // Writes one frame (as WriteBatch) from the calling thread, but only when that is cheaper than
+  // handing it to a feeder thread and cannot block: every item written so far has been taken (a
+  // consumer may be waiting for this one), the writer lock is free, no tombstone is due, and the
+  // pipe has room for the whole frame. Returns nullopt, having done nothing, otherwise.
+  std::optional<absl::Status> TryWriteNow(int slot, char* frame, size_t bytes);
+
   // For the reaper: takes the writer lock if it is free within a short bound (repairing it if its
   // holder died), runs `with_lock`, and writes a due tombstone if the pipe has room. Returns false
   // if the lock was busy.
   template <typename Fn>
   bool WithLockForMaintenance(Fn&& with_lock) {
     RobustLock lock;
-    if (!lock.Acquire(&q_->writer.mu, Deadline::After(absl::Milliseconds(20)),
-                      [this] { Repair(); })
+    if (!lock.Acquire(&q_->writer.mu, Deadline::After(absl::Milliseconds(20)), [this] { Repair(); })
              .ok()) {
       return false;
     }
@@ -62,6 +71,8 @@ class PipeWriter {
   // With the writer lock held and nothing being written: settles batch [first, last] of `slot`,
   // whose write did not finish (see above). Idempotent through the slot's sent_through.
   void CloseBatch(uint64_t first, uint64_t last, int slot);
+  // WriteBatch's work, with the writer lock held and no tombstone due.
+  absl::Status WriteLocked(int slot, char* buf, size_t bytes, int64_t count);
   // Returns false if it could not be written now (pipe full and !block, or an error).
   bool WriteDueTombstone(bool block);
   absl::Status WriteAll(const char* data, size_t bytes);
