@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -125,6 +126,49 @@ TEST_F(PipeWriterTest, WriteErrorLosesTheBatchAndCountsIt) {
   EXPECT_EQ(q_->writer.in_write_first, 0u);
   EXPECT_EQ(q_->writer.next_seq, 4u);
   EXPECT_EQ(L().torn_writes, 1u);
+}
+
+TEST_F(PipeWriterTest, TryWriteNowWritesOnlyWhenEverythingWrittenWasTaken) {
+  // Nothing written yet: a frame goes straight in, with the next seq, and settles the slot.
+  Reserve(1, slot_);
+  std::string f = Batch(1, 1);
+  std::optional<absl::Status> written = writer_->TryWriteNow(slot_, &f[0], f.size());
+  ASSERT_TRUE(written.has_value());
+  EXPECT_TRUE(written->ok()) << *written;
+  EXPECT_EQ(q_->writer.next_seq, 2u);
+  EXPECT_EQ(q_->writer.done_seq, 1u);
+  EXPECT_EQ(q_->slots[slot_].unsent, 0);
+  // Item 1 not taken yet: a consumer has a backlog, so the next frame is left to the feeder.
+  Reserve(1, slot_);
+  std::string g = Batch(2, 1);
+  EXPECT_FALSE(writer_->TryWriteNow(slot_, &g[0], g.size()).has_value());
+  EXPECT_EQ(q_->writer.next_seq, 2u) << "nothing was done";
+  EXPECT_EQ(TakeAll(), (Ids{1}));
+  // Taken: written at once again.
+  written = writer_->TryWriteNow(slot_, &g[0], g.size());
+  ASSERT_TRUE(written.has_value() && written->ok());
+  EXPECT_EQ(TakeAll(), (Ids{2}));
+  EXPECT_EQ(L().items, 0);
+}
+
+TEST_F(PipeWriterTest, TryWriteNowNeverWaitsForTheWriterLockOrForRoom) {
+  Reserve(1, slot_);
+  std::string f = Batch(1, 1);
+  {
+    // Another writer holds the lock.
+    RobustLock held;
+    ASSERT_TRUE(held.TryAcquire(&q_->writer.mu, [] {}).ok());
+    EXPECT_FALSE(writer_->TryWriteNow(slot_, &f[0], f.size()).has_value());
+  }
+  // Bytes that are not items (every item written was taken) fill the pipe but for 16 bytes.
+  const std::string garbage(pipe_.capacity - 16, 'g');
+  ASSERT_TRUE(WriteFull(pipe_.write_fd, garbage.data(), garbage.size()));
+  EXPECT_FALSE(writer_->TryWriteNow(slot_, &f[0], f.size()).has_value());
+  EXPECT_EQ(q_->writer.next_seq, 1u);
+  // A frame larger than half the pipe always goes through the feeder.
+  ASSERT_TRUE(reader_->WithLock(Deadline::Never(), [this] { reader_->DrainPipeLocked(); }).ok());
+  std::string big = ItemFrame(0, TestPayload(1, pipe_.capacity / 2));
+  EXPECT_FALSE(writer_->TryWriteNow(slot_, &big[0], big.size()).has_value());
 }
 
 // The writer died inside WriteBatch with batch [1, 5] of slot_ in flight, having written
