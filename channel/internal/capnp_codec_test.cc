@@ -13,11 +13,15 @@
 #include <string>
 #include <vector>
 
+#include "channel/internal/test_util.h"
 #include "schema/demo.capnp.h"
 
 namespace channel {
 namespace internal {
 namespace {
+
+using ::channel::testing::ListPtr;
+using ::channel::testing::StructPtr;
 
 Payload FromWords(const std::vector<uint64_t>& words) {
   Payload p;
@@ -178,15 +182,7 @@ TEST(CapnpCodecTest, WithCopiedMessageCopiesTheRoot) {
 
 // ---- Untrusted payloads. ----
 
-// Pointer words (capnp encoding).
-uint64_t StructPtr(int32_t offset, uint16_t data_words, uint16_t ptr_words) {
-  return (static_cast<uint64_t>(static_cast<uint32_t>(offset) << 2)) |
-         (static_cast<uint64_t>(data_words) << 32) | (static_cast<uint64_t>(ptr_words) << 48);
-}
-uint64_t ListPtr(int32_t offset, uint8_t element_size, uint32_t count) {
-  return 1 | (static_cast<uint64_t>(static_cast<uint32_t>(offset) << 2)) |
-         (static_cast<uint64_t>(element_size) << 32) | (static_cast<uint64_t>(count) << 35);
-}
+// Segment table of a hand-made payload.
 uint64_t Table(uint32_t segments_minus_one, uint32_t first_size) {
   return segments_minus_one | (static_cast<uint64_t>(first_size) << 32);
 }

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "channel/internal/capnp_codec.h"
+#include "channel/internal/test_util.h"
 #include "schema/demo.capnp.h"
 
 namespace channel {
@@ -21,14 +22,8 @@ namespace {
 
 constexpr uint64_t kBudget = 1 << 20;
 
-uint64_t StructPtr(int32_t offset, uint16_t data_words, uint16_t pointers) {
-  return (static_cast<uint64_t>(static_cast<uint32_t>(offset) << 2)) |
-         (static_cast<uint64_t>(data_words) << 32) | (static_cast<uint64_t>(pointers) << 48);
-}
-uint64_t ListPtr(int32_t offset, uint8_t element_size, uint32_t count) {
-  return 1 | (static_cast<uint64_t>(static_cast<uint32_t>(offset) << 2)) |
-         (static_cast<uint64_t>(element_size) << 32) | (static_cast<uint64_t>(count) << 35);
-}
+using ::channel::testing::ListPtr;
+using ::channel::testing::StructPtr;
 
 bool Check(const std::vector<uint64_t>& segment, uint64_t budget = kBudget) {
   return CheckFlatMessage(segment.data(), segment.size(), budget);

@@ -134,6 +134,16 @@ inline void ExpectExitCode(pid_t pid, int code, absl::Duration timeout = absl::S
 }
 
 // SIGKILLs and reaps a child (cleanup path; bounded).
+// Cap'n Proto pointer words, for hand-made (and hostile) messages.
+inline uint64_t StructPtr(int32_t offset, uint16_t data_words, uint16_t pointers) {
+  return (static_cast<uint64_t>(static_cast<uint32_t>(offset) << 2)) |
+         (static_cast<uint64_t>(data_words) << 32) | (static_cast<uint64_t>(pointers) << 48);
+}
+inline uint64_t ListPtr(int32_t offset, uint8_t element_size, uint32_t count) {
+  return 1 | (static_cast<uint64_t>(static_cast<uint32_t>(offset) << 2)) |
+         (static_cast<uint64_t>(element_size) << 32) | (static_cast<uint64_t>(count) << 35);
+}
+
 inline void KillAndReap(pid_t pid) {
   if (pid <= 0) return;
   kill(pid, SIGKILL);
