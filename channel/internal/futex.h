@@ -48,7 +48,7 @@ struct SharedEvent {
 };
 
 // How many times the calling thread has called SharedEvent::Wait: a thread that waited between
-// two of its Puts is exchanging messages (request/response), not streaming them (feeder.h).
+// two of its Puts is exchanging messages (request/response), not streaming them (feeder.cc).
 uint64_t WaitsInThisThread();
 
 }  // namespace internal

@@ -17,10 +17,11 @@
 //   publishing the new tail, the next holder re-validates the bytes past the tail and keeps the
 //   frames that continue the stream exactly (next seq, checksums), so at most a partial frame is
 //   lost;
-// - taking an item records taking_seq, then commits (read_seq, qsize) through Accounts before
-//   the cursor moves; a frame found again below read_seq is skipped, so nothing is delivered
-//   twice; an item taken by a reader that died before returning it is counted lost and released
-//   from the JoinableQueue's unfinished count.
+// - taking an item records taking_seq, then commits it before the cursor moves — an item with
+//   exactly the expected seq by one store to ReaderState::read_seq, any other (one after a gap)
+//   through an Accounts transaction (accounts.h); a frame found again below read_seq is skipped,
+//   so nothing is delivered twice; an item taken by a reader that died before returning it is
+//   counted lost and released from the JoinableQueue's unfinished count.
 // Torn frames (a writer died mid-write) are detected by checksum or by the writer's done_seq
 // (an incomplete frame that its writer finished, or abandoned, can never complete) and skipped
 // by scanning for the next valid header.

@@ -29,7 +29,7 @@ std::optional<absl::Status> PipeWriter::TryWriteNow(int slot, char* frame, size_
   WriterState& w = q_->writer;
   // A consumer that has taken everything cannot be served by a batch still to come; while it has
   // a backlog, batches through the feeder cost fewer system calls.
-  if (bytes > pipe_capacity_ / 2 || Accounts(q_).read_seq() < LoadRelaxed(w.next_seq)) {
+  if (bytes > pipe_capacity_ / 2 || accounts_.read_seq() < LoadRelaxed(w.next_seq)) {
     return std::nullopt;
   }
   RobustLock lock;
