@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <vector>
 
 #include "channel/internal/fault_injection.h"
 #include "channel/internal/frame.h"
@@ -179,15 +180,16 @@ absl::Status PipeReader::AbsorbTornBatch(uint64_t first, uint64_t last, int slot
   if (!DrainPipeLocked() || r.tail + kFrameHeaderBytes > cap) {
     return absl::UnavailableError("staging cannot hold the pipe's contents");
   }
-  // Every item written so far is now taken, whole in staging, or never coming. Count the whole
-  // ones that readers have not accounted for yet; the rest, up to `last`, are lost. The walk must
-  // make exactly the decisions Pump will make over the same bytes (nothing more can arrive before
-  // this batch is closed): a frame that is incomplete now is torn and, like any bytes that do not
-  // verify, skipped one byte at a time — frames inside its claimed length are still found.
-  const uint64_t from =
-      std::max(accounts_.read_seq(), LoadRelaxed(q_->accounts.ledger.accounted_through) + 1);
+  // Every item written so far is now taken, whole in staging, or never coming. Collect the whole
+  // ones not taken yet; the rest, up to `last`, are lost. The walk must make exactly the decisions
+  // Pump will make over the same bytes (nothing more can arrive before this batch is closed): a
+  // frame that is incomplete now is torn and, like any bytes that do not verify, skipped one byte
+  // at a time — frames inside its claimed length are still found.
+  // Plain takes (never undone) got this far; the ledger may say more only through a transaction
+  // that a dead reader may have left half-committed.
+  const uint64_t taken_to = LoadRelaxed(r.read_seq);
   const uint64_t next_seq = LoadRelaxed(q_->writer.next_seq);
-  uint64_t present = 0;
+  std::vector<uint64_t> whole_items;  // seqs in [taken_to, last]
   const char* s_base = q_->staging();
   for (uint64_t p = r.head; p + kFrameHeaderBytes <= r.tail;) {
     absl::StatusOr<FrameHeader> h = DecodeHeader(s_base + p, q_->header.max_message_bytes);
@@ -199,19 +201,33 @@ absl::Status PipeReader::AbsorbTornBatch(uint64_t first, uint64_t last, int slot
       p += 1 + FindMagic(s_base + p + 1, r.tail - p - 1);
       continue;
     }
-    if (h->kind == FrameKind::kItem && h->seq >= from && h->seq <= last) ++present;
+    if (h->kind == FrameKind::kItem && h->seq >= taken_to && h->seq <= last) {
+      whole_items.push_back(h->seq);
+    }
     p += h->frame_bytes();
   }
-  const uint64_t lost = last >= from ? last - from + 1 - std::min(present, last - from + 1) : 0;
-  // Under the reader lock, so no reader can count a gap in between.
+  std::sort(whole_items.begin(), whole_items.end());  // a seq found twice is delivered once
+  whole_items.erase(std::unique(whole_items.begin(), whole_items.end()), whole_items.end());
+  // Under the reader lock, so no reader can count a gap in between. What was counted already is
+  // decided from the ledger this transaction commits, never from a lock-free read: a repairer
+  // killed inside its own transaction leaves accounted_through raised until that transaction is
+  // undone, and a count based on it would skip the batch's losses for good.
   accounts_
       .Transact(Deadline::Never(), slot,
-                [first, last, lost](Ledger& l, SlotCounters* c) {
+                [first, last, &whole_items](Ledger& l, SlotCounters* c) {
                   if (c != nullptr && c->sent_through < last) {
                     c->unsent -= static_cast<int64_t>(last - first + 1);
                     c->sent_through = last;
                   }
                   if (l.accounted_through >= last) return c != nullptr;  // counted already
+                  const uint64_t from = std::max(l.read_seq, l.accounted_through + 1);
+                  uint64_t lost = 0;
+                  if (last >= from) {
+                    const auto present = static_cast<uint64_t>(
+                        whole_items.end() -
+                        std::lower_bound(whole_items.begin(), whole_items.end(), from));
+                    lost = last - from + 1 - present;
+                  }
                   ++l.torn_writes;
                   l.items -= static_cast<int64_t>(lost);
                   l.unfinished -= static_cast<int64_t>(lost);

@@ -5,6 +5,7 @@
 // duplicated item for readers.
 #include "channel/internal/pipe_writer.h"
 
+#include <gtest/gtest.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
 
@@ -12,8 +13,6 @@
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <gtest/gtest.h>
 
 #include "channel/internal/pipe_queue.h"
 #include "channel/internal/pipe_reader.h"
@@ -245,6 +244,42 @@ TEST_F(PipeWriterTest, FramesInsideATornFramesLengthAreNotCountedLostByTheNextRe
   EXPECT_EQ(TakeAll(), (Ids{1, 2, 100, 101, 200}));
   EXPECT_EQ(L().items, 0);
   EXPECT_EQ(L().items_lost, 3u);
+}
+
+TEST_F(PipeWriterTest, RepairRedoneAfterTheFirstRepairerDiedInsideItsTransaction) {
+  // Batch [1, 5]: 1 and 2 whole, half of 3. A first repairer drained the pipe and was killed
+  // half-way through committing "3..5 lost, batch settled": its ledger values are published but
+  // journaled, to be undone by the next holder of the accounts lock.
+  Reserve(5 + 1, slot_);  // and item 100, written after the repair
+  LeaveDeadBatch(q_, slot_, pipe_.write_fd, StampedBatch(), 2 * 48 + 40, false);
+  ASSERT_TRUE(reader_->WithLock(Deadline::Never(), [this] { reader_->DrainPipeLocked(); }).ok());
+  AccountsState& a = q_->accounts;
+  a.journal_ledger = a.ledger;
+  a.journal_slot = slot_;
+  a.journal_slot_unsent = q_->slots[slot_].unsent;
+  a.journal_slot_sent_through = q_->slots[slot_].sent_through;
+  a.journal_active = 1;
+  a.ledger.items -= 3;
+  a.ledger.unfinished -= 3;
+  a.ledger.items_lost += 3;
+  a.ledger.torn_writes += 1;
+  a.ledger.accounted_through = 5;
+  q_->slots[slot_].unsent -= 5;
+  q_->slots[slot_].sent_through = 5;
+  ASSERT_TRUE(MakeOwnerDead(&a.mu));
+  // The next writer redoes the repair: the undone transaction must not count as done.
+  std::string b = Batch(100, 1);
+  ASSERT_TRUE(writer_->WriteBatch(slot_, &b[0], b.size(), 1).ok());
+  Ledger l = L();
+  EXPECT_EQ(l.items, 3) << "1, 2 and the new one";
+  EXPECT_EQ(l.items_lost, 3u);
+  EXPECT_EQ(l.torn_writes, 1u);
+  EXPECT_EQ(l.accounted_through, 5u);
+  EXPECT_EQ(q_->slots[slot_].unsent, 0);
+  EXPECT_EQ(TakeAll(), (Ids{1, 2, 100}));
+  l = L();
+  EXPECT_EQ(l.items, 0);
+  EXPECT_EQ(l.items_lost, 3u);
 }
 
 TEST_F(PipeWriterTest, DiedBeforeWritingAnything) {
