@@ -51,13 +51,15 @@ Feeder::~Feeder() {
   if (thread_.joinable()) thread_.detach();  // only after Cancel(); Join() joins otherwise
 }
 
-void Feeder::Append(int slot, size_t payload_bytes, absl::FunctionRef<void(char*)> encode,
+void Feeder::Append(int slot, FrameKind kind, size_t payload_bytes,
+                    absl::FunctionRef<void(char*)> encode,
                     absl::FunctionRef<std::shared_ptr<void>()> keepalive) {
   std::unique_lock<std::mutex> lock(mu_);
   slot_ = slot;
   char* frame = pending_.Append(kFrameHeaderBytes + payload_bytes);
   encode(frame + kFrameHeaderBytes);
   FrameHeader h;
+  h.kind = kind;
   h.payload_bytes = static_cast<uint32_t>(payload_bytes);
   h.payload_crc = Crc32c(frame + kFrameHeaderBytes, payload_bytes);
   EncodeUnsealedHeader(h, frame);  // PipeWriter stamps the seq and seals it under the writer lock

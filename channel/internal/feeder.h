@@ -24,6 +24,7 @@
 #include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/time/time.h"
+#include "channel/internal/frame.h"
 #include "channel/internal/pipe_writer.h"
 
 namespace channel {
@@ -59,10 +60,11 @@ class Feeder {
   Feeder(const Feeder&) = delete;
   Feeder& operator=(const Feeder&) = delete;
 
-  // Appends one frame whose payload `encode` writes (payload_bytes, a multiple of 8), for the
-  // items reserved on `slot`. If the thread has to be started, `keepalive()` gives it ownership
-  // of everything it touches (called only then: it is not free on every Put).
-  void Append(int slot, size_t payload_bytes, absl::FunctionRef<void(char*)> encode,
+  // Appends one frame of `kind` (an item or a slab item) whose payload `encode` writes
+  // (payload_bytes, a multiple of 8), for the items reserved on `slot`. If the thread has to be
+  // started, `keepalive()` gives it ownership of everything it touches (called only then: it is
+  // not free on every Put).
+  void Append(int slot, FrameKind kind, size_t payload_bytes, absl::FunctionRef<void(char*)> encode,
               absl::FunctionRef<std::shared_ptr<void>()> keepalive);
   void Close();
   // After Close(): waits until the thread has written everything and exited. The first write

@@ -44,12 +44,13 @@ size_t StampSeq(char* header, uint64_t seq) {
   return kFrameHeaderBytes + Get<uint32_t>(header, 16);
 }
 
+FrameKind KindOf(const char* header) { return static_cast<FrameKind>(Get<uint16_t>(header, 4)); }
+
 absl::StatusOr<FrameHeader> DecodeHeader(const char* in, size_t max_payload_bytes) {
   if (Get<uint32_t>(in, 0) != kFrameMagic) return absl::DataLossError("frame: bad magic");
   if (Get<uint32_t>(in, 28) != Crc32c(in, 28)) return absl::DataLossError("frame: bad header crc");
   if (Get<uint16_t>(in, 6) != kFrameVersion || Get<uint32_t>(in, 24) != 0) {
-    return absl::DataLossError(
-        absl::StrCat("frame: unsupported version ", Get<uint16_t>(in, 6)));
+    return absl::DataLossError(absl::StrCat("frame: unsupported version ", Get<uint16_t>(in, 6)));
   }
   FrameHeader h;
   const uint16_t kind = Get<uint16_t>(in, 4);
@@ -63,6 +64,9 @@ absl::StatusOr<FrameHeader> DecodeHeader(const char* in, size_t max_payload_byte
                                               " bytes is not a valid message size (limit ",
                                               max_payload_bytes, ")"));
     }
+  } else if (kind == static_cast<uint16_t>(FrameKind::kSlabItem)) {
+    h.kind = FrameKind::kSlabItem;
+    if (h.payload_bytes != kSlabRefBytes) return absl::DataLossError("frame: bad slab reference");
   } else if (kind == static_cast<uint16_t>(FrameKind::kTombstone)) {
     h.kind = FrameKind::kTombstone;
     if (h.payload_bytes != 0) return absl::DataLossError("frame: tombstone with a payload");

@@ -6,19 +6,20 @@
 //
 //   offset size field
 //        0    4 magic            0x31464354 ("TCF1")
-//        4    2 kind             1 = item, 2 = tombstone (see below)
+//        4    2 kind             1 = item, 2 = tombstone, 3 = slab item (see below)
 //        6    2 version          kFrameVersion
 //        8    8 seq              queue-wide sequence number, assigned under the writer lock
 //       16    4 payload_bytes    item: a multiple of 8, <= the queue's max_message_bytes;
-//                                tombstone: 0
+//                                tombstone: 0; slab item: kSlabRefBytes
 //       20    4 payload_crc      CRC-32C of the payload
 //       24    4 reserved         0
 //       28    4 header_crc       CRC-32C of bytes 0..27
 //
-// Items get consecutive seqs. A tombstone closes a batch whose writer died (pipe_writer.h) and
-// carries the seq of the batch's last item: "no item up to seq that you have not seen yet will
-// ever come". The reader that meets it counts those items lost, except the ones already counted
-// (Ledger::accounted_through).
+// A slab item is an item whose message lies in the queue's shared slab (slab.h); its payload is
+// only a reference to the block. Items of both kinds get consecutive seqs. A tombstone closes a
+// batch whose writer died (pipe_writer.h) and carries the seq of the batch's last item: "no item up
+// to seq that you have not seen yet will ever come". The reader that meets it counts those items
+// lost, except the ones already counted (Ledger::accounted_through).
 //
 // Bytes from the pipe are untrusted: DecodeHeader checks everything a reader relies on before
 // the reader believes a length. A reader that finds garbage scans forward for the next header
@@ -38,7 +39,9 @@ inline constexpr uint32_t kFrameMagic = 0x31464354;
 inline constexpr uint16_t kFrameVersion = 1;
 inline constexpr size_t kFrameHeaderBytes = 32;
 
-enum class FrameKind : uint16_t { kItem = 1, kTombstone = 2 };
+enum class FrameKind : uint16_t { kItem = 1, kTombstone = 2, kSlabItem = 3 };
+inline bool IsItem(FrameKind kind) { return kind != FrameKind::kTombstone; }
+inline constexpr uint32_t kSlabRefBytes = 16;
 
 struct FrameHeader {
   FrameKind kind = FrameKind::kItem;
@@ -58,6 +61,8 @@ void EncodeUnsealedHeader(const FrameHeader& header, char* out);
 // Sets the seq of a header this process encoded (trusted: not validated) and re-seals its
 // header CRC; returns the size of the whole frame. For stamping seqs under the writer lock.
 size_t StampSeq(char* header, uint64_t seq);
+// The kind of a header this process encoded (trusted).
+FrameKind KindOf(const char* header);
 
 // Decodes and validates 32 bytes. kDataLoss when they are not a header this version wrote, or the
 // payload would exceed max_payload_bytes.

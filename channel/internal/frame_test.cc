@@ -117,11 +117,28 @@ TEST(FrameTest, TombstoneRoundTrip) {
   EXPECT_EQ(out->frame_bytes(), kFrameHeaderBytes);
 }
 
+TEST(FrameTest, SlabItemsCarryExactlyAReference) {
+  FrameHeader h{FrameKind::kSlabItem, 9, kSlabRefBytes, 0};
+  std::string bytes = Header(h);
+  absl::StatusOr<FrameHeader> out = DecodeHeader(bytes.data(), kMax);
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_EQ(out->kind, FrameKind::kSlabItem);
+  EXPECT_TRUE(IsItem(out->kind));
+  EXPECT_EQ(KindOf(bytes.data()), FrameKind::kSlabItem);
+  EXPECT_EQ(out->frame_bytes(), kFrameHeaderBytes + kSlabRefBytes);
+  for (uint32_t wrong : {0u, 8u, 24u, 1u << 20}) {
+    h.payload_bytes = wrong;
+    bytes = Header(h);
+    EXPECT_EQ(DecodeHeader(bytes.data(), kMax).status().code(), absl::StatusCode::kDataLoss);
+  }
+}
+
 TEST(FrameTest, EveryCorruptionOfEveryHeaderByteIsRejected) {
   const std::string payload(16, 'p');
-  for (FrameKind kind : {FrameKind::kItem, FrameKind::kTombstone}) {
+  for (FrameKind kind : {FrameKind::kItem, FrameKind::kTombstone, FrameKind::kSlabItem}) {
     FrameHeader h = Item(12345, payload);
-    if (kind != FrameKind::kItem) h = FrameHeader{kind, 12345, 0, 0};
+    if (kind == FrameKind::kTombstone) h = FrameHeader{kind, 12345, 0, 0};
+    if (kind == FrameKind::kSlabItem) h = FrameHeader{kind, 12345, kSlabRefBytes, 0};
     const std::string good = Header(h);
     ASSERT_TRUE(DecodeHeader(good.data(), kMax).ok());
     for (size_t i = 0; i < kFrameHeaderBytes; ++i) {

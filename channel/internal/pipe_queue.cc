@@ -49,8 +49,8 @@ absl::StatusOr<PipeEnds> MakePipe() {
   return ends;
 }
 
-absl::StatusOr<std::shared_ptr<PipeQueue>> PipeQueue::CreateAnonymous(
-    const QueueIdentity& identity, const QueueShape& shape) {
+absl::StatusOr<std::shared_ptr<PipeQueue>> PipeQueue::CreateAnonymous(const QueueIdentity& identity,
+                                                                      const QueueShape& shape) {
   const int fd = memfd_create("typed_channel", MFD_CLOEXEC);
   if (fd < 0) return absl::ResourceExhaustedError(absl::StrCat("memfd_create: ", strerror(errno)));
   absl::StatusOr<SharedMapping> mapping = SharedMapping::Create(fd, identity, shape);
@@ -63,8 +63,7 @@ absl::StatusOr<std::shared_ptr<PipeQueue>> PipeQueue::CreateAnonymous(
 
 std::shared_ptr<PipeQueue> PipeQueue::Adopt(SharedMapping mapping, PipeEnds pipe,
                                             std::function<void(PipeQueue&)> on_release) {
-  std::shared_ptr<PipeQueue> queue(
-      new PipeQueue(std::move(mapping), pipe, std::move(on_release)));
+  std::shared_ptr<PipeQueue> queue(new PipeQueue(std::move(mapping), pipe, std::move(on_release)));
   RegisterForExit(queue.get());
   return queue;
 }
@@ -78,6 +77,7 @@ PipeQueue::PipeQueue(SharedMapping mapping, PipeEnds pipe,
       reader_(q_, pipe.read_fd),
       writer_(q_, pipe.write_fd, pipe.capacity, &reader_),
       feeder_(&writer_),
+      slab_(q_),
       on_release_(std::move(on_release)),
       persistent_(q_->header.staging_capacity ==
                   StagingCapacity(q_->header.max_message_bytes, /*persistent=*/true)) {}
@@ -128,7 +128,18 @@ absl::Status PipeQueue::Put(size_t payload_bytes, absl::FunctionRef<void(char*)>
   absl::Status reserved = Reserve(*slot, deadline);
   if (!reserved.ok()) return reserved;
   CHANNEL_FAULT_POINT("put.reserved");
-  feeder_.Append(*slot, payload_bytes, encode, [this] { return shared_from_this(); });
+  auto keepalive = [this] { return shared_from_this(); };
+  if (slab_.Fits(payload_bytes)) {
+    if (std::optional<uint32_t> block = slab_.Claim(*slot)) {
+      encode(slab_.Data(*block));
+      CHANNEL_FAULT_POINT("put.slab_filled");
+      feeder_.Append(
+          *slot, FrameKind::kSlabItem, kSlabRefBytes,
+          [&](char* ref) { Slab::EncodeRef(*block, payload_bytes, ref); }, keepalive);
+      return absl::OkStatus();
+    }
+  }
+  feeder_.Append(*slot, FrameKind::kItem, payload_bytes, encode, keepalive);
   return absl::OkStatus();
 }
 
@@ -227,8 +238,8 @@ absl::Status PipeQueue::Join(const Deadline& deadline) {
         return std::nullopt;
       });
   if (s.has_value()) return *s;
-  return absl::DeadlineExceededError(absl::StrCat(
-      "Join timed out with ", accounts_.unfinished(), " item(s) not yet marked done"));
+  return absl::DeadlineExceededError(
+      absl::StrCat("Join timed out with ", accounts_.unfinished(), " item(s) not yet marked done"));
 }
 
 void PipeQueue::Shutdown() {
@@ -276,7 +287,7 @@ void PipeQueue::Shutdown() {
     // A cancelled feeder may still be writing its last batch: then the slot stays claimed, and is
     // reclaimed as dead once this process exits.
     if (slot_ >= 0 && feeder_.unwritten() == 0 && LoadRelaxed(q_->slots[slot_].unsent) == 0) {
-      ReleaseSlot(q_, slot_);
+      RetireSlot(slot_);
     }
     slot_ = -1;
   }
@@ -302,8 +313,13 @@ void PipeQueue::UnlockForFork() {
 
 void PipeQueue::ForgetAfterFork() {
   feeder_.ForgetAfterFork();  // unlocks the feeder's mutex
-  slot_ = -1;  // the parent's slot; the child claims its own on its first Put
+  slot_ = -1;                 // the parent's slot; the child claims its own on its first Put
   slot_mu_.unlock();
+}
+
+void PipeQueue::RetireSlot(int slot) {
+  slab_.FreeFilling(slot);  // blocks of items the slot's owner will never write
+  ReleaseSlot(q_, slot);
 }
 
 void PipeQueue::DeclareWrittenItemsLost() {
@@ -348,7 +364,7 @@ void PipeQueue::Reap() {
                       return true;
                     })
           .IgnoreError();
-      ReleaseSlot(q_, i);
+      RetireSlot(i);
     }
   });
   if (!repaired) q_->last_reap_ns.store(0);  // writer lock busy: let the next waiter retry soon

@@ -1,6 +1,7 @@
 // PipeQueue: the pipe transport, composing the mechanisms of this directory into a QueueBackend.
 //
 //   Put:  reserve (Accounts: qsize < maxsize, else wait on space_free) -> Feeder buffer
+//         (a large message goes into a slab block, and only its reference to the feeder)
 //   feeder thread: PipeWriter::WriteBatch -> pipe -> signal data_ready
 //   Get:  PipeReader::TryTake (staging in shared memory) -> signal space_free
 //
@@ -25,6 +26,7 @@
 #include "channel/internal/pipe_reader.h"
 #include "channel/internal/pipe_writer.h"
 #include "channel/internal/shared_state.h"
+#include "channel/internal/slab.h"
 
 namespace channel {
 namespace internal {
@@ -99,6 +101,9 @@ class PipeQueue final : public QueueBackend,
   // on_release_. Once per handle.
   void Shutdown();
   void Reap();
+  // Frees a slot whose owner will write nothing more (dead, or shut down), and slab blocks it
+  // claimed for items it will never write.
+  void RetireSlot(int slot);
 
   SharedMapping mapping_;
   SharedQueue* q_;
@@ -107,11 +112,12 @@ class PipeQueue final : public QueueBackend,
   PipeReader reader_;
   PipeWriter writer_;
   Feeder feeder_;
+  Slab slab_;
   std::function<void(PipeQueue&)> on_release_;
   const bool persistent_;  // a named queue: keeps its items while no process has it open
   std::atomic<bool> closed_{false};
   std::atomic<bool> cancelled_{false};
-  std::mutex slot_mu_;  // guards changes of slot_, and shut_down_
+  std::mutex slot_mu_;         // guards changes of slot_, and shut_down_
   std::atomic<int> slot_{-1};  // read without the lock on every Put
   bool shut_down_ = false;
   bool released_ = false;

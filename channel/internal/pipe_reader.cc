@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <optional>
 #include <vector>
 
 #include "channel/internal/fault_injection.h"
@@ -103,8 +104,21 @@ bool PipeReader::Pump(Payload* out) {
           SetCursors(r.head + h->frame_bytes(), r.tail);
           continue;
         }
+        absl::string_view message(payload, h->payload_bytes);
+        std::optional<uint32_t> block;
+        if (h->kind == FrameKind::kSlabItem) {
+          absl::StatusOr<SlabItem> in_slab = slab_.Resolve(payload, h->seq);
+          if (!in_slab.ok()) {
+            Resync();
+            continue;
+          }
+          message = in_slab->message;
+          block = in_slab->block;
+        }
         if (out == nullptr) return false;
-        return Deliver(h->seq, payload, h->payload_bytes, out);
+        Deliver(*h, message, out);
+        if (block.has_value()) slab_.Release(*block, h->seq);
+        return true;
       }
       if (drained && h->seq <= done) {  // torn: its writer died or gave up half-way
         Resync();
@@ -126,11 +140,12 @@ bool PipeReader::Pump(Payload* out) {
   }
 }
 
-bool PipeReader::Deliver(uint64_t seq, const char* payload, uint32_t bytes, Payload* out) {
+void PipeReader::Deliver(const FrameHeader& h, absl::string_view message, Payload* out) {
   ReaderState& r = q_->reader;
-  out->bytes = bytes;
-  out->words.reset(new uint64_t[bytes / 8]);
-  memcpy(out->words.get(), payload, bytes);
+  const uint64_t seq = h.seq;
+  out->bytes = message.size();
+  out->words.reset(new uint64_t[message.size() / 8]);
+  memcpy(out->words.get(), message.data(), message.size());
   StoreRelease(r.taking_seq, seq);
   std::atomic_thread_fence(std::memory_order_release);
   CHANNEL_FAULT_POINT("reader.before_commit");
@@ -150,10 +165,9 @@ bool PipeReader::Deliver(uint64_t seq, const char* payload, uint32_t bytes, Payl
         .IgnoreError();
   }
   CHANNEL_FAULT_POINT("reader.after_commit");
-  SetCursors(r.head + kFrameHeaderBytes + bytes, r.tail);
+  SetCursors(r.head + h.frame_bytes(), r.tail);
   CHANNEL_FAULT_POINT("reader.after_advance");
   StoreRelease(r.taking_seq, uint64_t{0});
-  return true;
 }
 
 void PipeReader::ApplyTombstone(uint64_t seq) {
@@ -194,14 +208,15 @@ absl::Status PipeReader::AbsorbTornBatch(uint64_t first, uint64_t last, int slot
   for (uint64_t p = r.head; p + kFrameHeaderBytes <= r.tail;) {
     absl::StatusOr<FrameHeader> h = DecodeHeader(s_base + p, q_->header.max_message_bytes);
     bool whole = h.ok() && h->seq != 0 && h->seq < next_seq && p + h->frame_bytes() <= r.tail;
-    if (whole && h->kind == FrameKind::kItem) {
-      whole = VerifyPayload(*h, s_base + p + kFrameHeaderBytes).ok();
+    if (whole && IsItem(h->kind)) whole = VerifyPayload(*h, s_base + p + kFrameHeaderBytes).ok();
+    if (whole && h->kind == FrameKind::kSlabItem && h->seq >= accounts_.read_seq()) {
+      whole = slab_.Resolve(s_base + p + kFrameHeaderBytes, h->seq).ok();  // as Pump decides
     }
     if (!whole) {
       p += 1 + FindMagic(s_base + p + 1, r.tail - p - 1);
       continue;
     }
-    if (h->kind == FrameKind::kItem && h->seq >= taken_to && h->seq <= last) {
+    if (IsItem(h->kind) && h->seq >= taken_to && h->seq <= last) {
       whole_items.push_back(h->seq);
     }
     p += h->frame_bytes();
@@ -342,7 +357,7 @@ void PipeReader::ExtendTailAfterCrash() {
     absl::StatusOr<FrameHeader> h = DecodeHeader(s + p, q_->header.max_message_bytes);
     if (!h.ok()) break;
     const uint64_t end = p + h->frame_bytes();
-    const bool item = h->kind == FrameKind::kItem;
+    const bool item = IsItem(h->kind);
     if (end > r.tail) {
       if (end > limit) break;
       if (p >= r.tail && item && h->seq != last + 1) break;

@@ -22,6 +22,8 @@
 //   through an Accounts transaction (accounts.h); a frame found again below read_seq is skipped,
 //   so nothing is delivered twice; an item taken by a reader that died before returning it is
 //   counted lost and released from the JoinableQueue's unfinished count.
+// A slab item's message is copied out of its slab block before the take commits, and the block
+// released after (slab.h).
 // Torn frames (a writer died mid-write) are detected by checksum or by the writer's done_seq
 // (an incomplete frame that its writer finished, or abandoned, can never complete) and skipped
 // by scanning for the next valid header.
@@ -32,9 +34,12 @@
 #include <memory>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "channel/internal/accounts.h"
 #include "channel/internal/deadline.h"
+#include "channel/internal/frame.h"
 #include "channel/internal/shared_state.h"
+#include "channel/internal/slab.h"
 
 namespace channel {
 namespace internal {
@@ -47,7 +52,8 @@ struct Payload {
 
 class PipeReader {
  public:
-  PipeReader(SharedQueue* queue, int read_fd) : q_(queue), fd_(read_fd), accounts_(queue) {}
+  PipeReader(SharedQueue* queue, int read_fd)
+      : q_(queue), fd_(read_fd), accounts_(queue), slab_(queue) {}
 
   // Takes one item if one is complete in staging or the pipe. Never blocks on I/O; waits for the
   // reader lock until `deadline` (kDeadlineExceeded). Returns true with *out filled, or false
@@ -89,11 +95,13 @@ class PipeReader {
   void SetCursors(uint64_t head, uint64_t tail);
   void Resync();
   void ApplyTombstone(uint64_t seq);
-  bool Deliver(uint64_t seq, const char* payload, uint32_t bytes, Payload* out);
+  // Takes the item framed by `h`, whose message is `message` (in staging or in the slab).
+  void Deliver(const FrameHeader& h, absl::string_view message, Payload* out);
 
   SharedQueue* q_;
   int fd_;
   Accounts accounts_;
+  Slab slab_;
 };
 
 }  // namespace internal

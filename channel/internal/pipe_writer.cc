@@ -48,7 +48,12 @@ absl::Status PipeWriter::WriteLocked(int slot, char* buf, size_t bytes, int64_t 
   WriterState& w = q_->writer;
   const uint64_t first = w.next_seq;
   const uint64_t last = first + static_cast<uint64_t>(count) - 1;
-  for (size_t off = 0, seq = first; off < bytes; ++seq) off += StampSeq(buf + off, seq);
+  for (size_t off = 0, seq = first; off < bytes; ++seq) {
+    char* frame = buf + off;
+    off += StampSeq(frame, seq);
+    if (KindOf(frame) == FrameKind::kSlabItem)
+      slab_.MarkQueued(frame + kFrameHeaderBytes, slot, seq);
+  }
   w.in_write_slot = slot;
   w.in_write_last = last;
   StoreRelease(w.in_write_first, first);

@@ -14,6 +14,7 @@
 //   so qsize and a bounded queue's free slots are right at once, whether or not anyone reads.
 //   If staging cannot take the pipe's contents, it writes a tombstone instead and the reader that
 //   reaches it counts the loss.
+// Stamping a slab item's seq also marks its block queued (slab.h), before anything is written.
 // Each write(2) is at most the pipe's capacity and data_ready is signalled after each, so a
 // reader waiting for the rest of a large frame is woken while the writer still holds the lock.
 #ifndef CHANNEL_INTERNAL_PIPE_WRITER_H_
@@ -27,6 +28,7 @@
 #include "channel/internal/accounts.h"
 #include "channel/internal/pipe_reader.h"
 #include "channel/internal/shared_state.h"
+#include "channel/internal/slab.h"
 
 namespace channel {
 namespace internal {
@@ -38,7 +40,8 @@ class PipeWriter {
         fd_(write_fd),
         pipe_capacity_(pipe_capacity),
         accounts_(queue),
-        reader_(reader) {}
+        reader_(reader),
+        slab_(queue) {}
 
   // Writes `count` frames laid out back to back in buf[0, bytes) (headers with seq 0), on behalf
   // of `slot`. Blocks while the pipe is full. On a write error the batch is declared lost, as if
@@ -82,6 +85,7 @@ class PipeWriter {
   size_t pipe_capacity_;
   Accounts accounts_;
   PipeReader* reader_;
+  Slab slab_;
 };
 
 }  // namespace internal

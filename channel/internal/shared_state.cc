@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstddef>
 #include <utility>
 
@@ -66,6 +67,28 @@ uint64_t StagingCapacity(uint64_t max_message_bytes, bool persistent) {
          (persistent ? kPersistentStagingBytes : 0);
 }
 
+uint64_t SlabGeometry::states_bytes() const {
+  return RoundUp(blocks * kSlabStateStride * sizeof(uint64_t), kPage);
+}
+
+SlabGeometry SlabGeometryFor(int64_t maxsize, uint64_t max_message_bytes) {
+  SlabGeometry g;
+  if (max_message_bytes < kSlabMinPayloadBytes) return g;
+  g.block_bytes = RoundUp(std::min(max_message_bytes, kSlabMaxBlockBytes), kPage);
+  // A bounded queue holds at most maxsize items, each in at most one block; the few more cover
+  // blocks whose reader has not released them yet. Put falls back to the pipe when none is free.
+  constexpr int64_t kMaxBlocks = 64;
+  g.blocks = maxsize > 0 && maxsize < kMaxBlocks - 4 ? static_cast<uint64_t>(maxsize + 4)
+                                                     : uint64_t{kMaxBlocks};
+  return g;
+}
+
+char* SharedQueue::slab_block(uint64_t i) {
+  return reinterpret_cast<char*>(this) + header.slab_offset +
+         SlabGeometry{header.slab_block_bytes, header.slab_blocks}.states_bytes() +
+         i * header.slab_block_bytes;
+}
+
 SharedMapping::~SharedMapping() {
   if (queue_ != nullptr) munmap(queue_, bytes_);
 }
@@ -86,7 +109,9 @@ absl::StatusOr<SharedMapping> SharedMapping::Create(int fd, const QueueIdentity&
                                                     const QueueShape& shape) {
   const uint64_t staging_offset = RoundUp(sizeof(SharedQueue), kPage);
   const uint64_t staging_capacity = StagingCapacity(shape.max_message_bytes, shape.persistent);
-  const uint64_t total = staging_offset + staging_capacity;
+  const SlabGeometry slab = SlabGeometryFor(shape.maxsize, shape.max_message_bytes);
+  const uint64_t slab_offset = staging_offset + staging_capacity;
+  const uint64_t total = slab_offset + slab.total_bytes();
   // The file stays sparse: ftruncate allocates nothing, pages appear as they are touched.
   if (ftruncate(fd, static_cast<off_t>(total)) != 0) return Errno("sizing queue memory");
   void* p = mmap(nullptr, total, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
@@ -107,6 +132,9 @@ absl::StatusOr<SharedMapping> SharedMapping::Create(int fd, const QueueIdentity&
   }
   h.staging_offset = staging_offset;
   h.staging_capacity = staging_capacity;
+  h.slab_offset = slab_offset;
+  h.slab_block_bytes = slab.block_bytes;
+  h.slab_blocks = slab.blocks;
   h.total_bytes = total;
   h.header_crc = HeaderCrc(h);
 
@@ -141,10 +169,13 @@ absl::StatusOr<SharedMapping> SharedMapping::Attach(int fd) {
                                             "; this library reads version ", kLayoutVersion));
   }
   if (h.header_crc != HeaderCrc(h)) return absl::DataLossError("queue file header is corrupt");
+  const SlabGeometry slab = SlabGeometryFor(h.maxsize, h.max_message_bytes);
   if (h.staging_offset != RoundUp(sizeof(SharedQueue), kPage) ||
       (h.staging_capacity != StagingCapacity(h.max_message_bytes, false) &&
        h.staging_capacity != StagingCapacity(h.max_message_bytes, true)) ||
-      h.total_bytes != h.staging_offset + h.staging_capacity || h.total_bytes != size ||
+      h.slab_offset != h.staging_offset + h.staging_capacity ||
+      h.slab_block_bytes != slab.block_bytes || h.slab_blocks != slab.blocks ||
+      h.total_bytes != h.slab_offset + slab.total_bytes() || h.total_bytes != size ||
       h.type_name[kTypeNameBytes - 1] != '\0' ||
       (h.kind != static_cast<uint32_t>(QueueKind::kQueue) &&
        h.kind != static_cast<uint32_t>(QueueKind::kJoinableQueue))) {

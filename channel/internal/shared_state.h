@@ -2,6 +2,7 @@
 //
 //   [SharedHeader][WriterState][ReaderState][AccountsState][events][ProcessSlot x kMaxSlots]
 //   ... padding to a page ... [staging area: staging_capacity bytes]
+//   [slab: a state word per block, padded to a page][slab_blocks x slab_block_bytes] (slab.h)
 //
 // The header is written once by the creator and never changes; it records what a process needs
 // to check before trusting the rest (magic, layout version, sizes, queue kind and message type).
@@ -12,7 +13,7 @@
 //
 // The mapping is a memfd for anonymous queues and a file for named ones (named_store.h). The
 // staging area is sized for two maximum frames plus read-ahead, but it is sparse: only the pages
-// actually touched are ever allocated (see pipe_reader.h for how it stays small).
+// actually touched are ever allocated (see pipe_reader.h for how it stays small). So is the slab.
 #ifndef CHANNEL_INTERNAL_SHARED_STATE_H_
 #define CHANNEL_INTERNAL_SHARED_STATE_H_
 
@@ -30,7 +31,7 @@ namespace channel {
 namespace internal {
 
 inline constexpr uint64_t kSharedMagic = 0x3130514e41484354;  // "TCHANQ01"
-inline constexpr uint32_t kLayoutVersion = 3;
+inline constexpr uint32_t kLayoutVersion = 4;
 inline constexpr int kMaxSlots = 128;
 inline constexpr size_t kTypeNameBytes = 128;
 inline constexpr size_t kReadChunkBytes = 256 << 10;
@@ -64,6 +65,9 @@ struct alignas(64) SharedHeader {
   uint64_t queue_id;  // random; names a named queue's FIFO so a recreated name never mixes
   uint64_t staging_offset;
   uint64_t staging_capacity;
+  uint64_t slab_offset;  // SlabGeometry(maxsize, max_message_bytes); 0 blocks: no slab
+  uint64_t slab_block_bytes;
+  uint64_t slab_blocks;
   uint64_t total_bytes;
   uint32_t header_crc;  // over every field above
 };
@@ -165,6 +169,11 @@ struct SharedQueue {
   AttachedProcess attached[kMaxSlots];  // named queues: who has it open (named_store.h)
 
   char* staging() { return reinterpret_cast<char*>(this) + header.staging_offset; }
+  // The slab's state words (slab.h), one per block, and block i's bytes.
+  uint64_t* slab_states() {
+    return reinterpret_cast<uint64_t*>(reinterpret_cast<char*>(this) + header.slab_offset);
+  }
+  char* slab_block(uint64_t i);
 };
 
 // Lock-free access to plain fields that are written under a lock and read without one.
@@ -207,6 +216,19 @@ class SharedMapping {
 // add kPersistentStagingBytes for items kept while nobody has the queue open. Sparse either way.
 inline constexpr uint64_t kPersistentStagingBytes = uint64_t{1} << 30;
 uint64_t StagingCapacity(uint64_t max_message_bytes, bool persistent);
+
+// The slab of a queue of this shape (slab.h): blocks of slab_block_bytes, each state word padded
+// to a cache line. No blocks when messages cannot reach kSlabMinPayloadBytes.
+inline constexpr uint64_t kSlabMinPayloadBytes = 32 << 10;
+inline constexpr uint64_t kSlabMaxBlockBytes = 4 << 20;
+inline constexpr uint64_t kSlabStateStride = 64 / sizeof(uint64_t);  // in state words
+struct SlabGeometry {
+  uint64_t block_bytes = 0;
+  uint64_t blocks = 0;
+  uint64_t states_bytes() const;  // the state words' part, a whole number of pages
+  uint64_t total_bytes() const { return blocks == 0 ? 0 : states_bytes() + blocks * block_bytes; }
+};
+SlabGeometry SlabGeometryFor(int64_t maxsize, uint64_t max_message_bytes);
 
 // "Queue<schema/demo.capnp:Job>"-style description, for error messages.
 std::string DescribeIdentity(const QueueIdentity& identity);
