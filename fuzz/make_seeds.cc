@@ -179,7 +179,9 @@ std::string SmallLayout(std::string file) {
   channel::internal::SharedHeader h;
   memcpy(&h, file.data(), sizeof h);
   h.staging_capacity = channel::internal::StagingCapacity(h.max_message_bytes, false);
-  h.total_bytes = h.staging_offset + h.staging_capacity;
+  h.slab_offset = h.staging_offset + h.staging_capacity;
+  h.total_bytes = h.slab_offset +
+                  channel::internal::SlabGeometryFor(h.maxsize, h.max_message_bytes).total_bytes();
   h.header_crc =
       channel::internal::Crc32c(&h, offsetof(channel::internal::SharedHeader, header_crc));
   memcpy(&file[0], &h, sizeof h);
