@@ -81,18 +81,26 @@ void SharedEvent::Signal() {
   }
 }
 
-void SharedEvent::Wait(uint32_t snapshot, int64_t timeout_ns) {
+void SharedEvent::Wait(uint32_t snapshot, int64_t timeout_ns, bool may_spin) {
   ++waits_in_this_thread;
   // Spinning only pays when the signaller can run meanwhile. If the last signal came from this
   // CPU, the next one probably needs this CPU too (one core, both sides pinned to it, or the
   // scheduler keeps them together): spinning would only delay it, so sleep at once.
   const uint32_t last_cpu = signal_cpu.load(std::memory_order_relaxed);
   const bool same_cpu = last_cpu == static_cast<uint32_t>(sched_getcpu() + 1);
-  const int64_t spin = same_cpu ? 0 : ConfiguredSpinNs();
+  const int64_t spin = same_cpu || !may_spin ? 0 : ConfiguredSpinNs();
   const int64_t spin_ns = timeout_ns >= 0 ? std::min(spin, timeout_ns) : spin;
   if (spin_ns > 0) {
-    if (SpinWhileEqual(seq, snapshot, spin_ns)) return;
-    if (timeout_ns >= 0) timeout_ns -= spin_ns;
+    const int64_t now = MonotonicNanos();
+    int64_t until = spinning_until.load(std::memory_order_relaxed);
+    // A time further ahead than any spin is garbage (a queue file is untrusted): overrule it.
+    if ((until <= now || until - now > 1000 * 1000) &&
+        spinning_until.compare_exchange_strong(until, now + spin_ns, std::memory_order_relaxed)) {
+      const bool signalled = SpinWhileEqual(seq, snapshot, spin_ns);
+      spinning_until.store(0, std::memory_order_relaxed);
+      if (signalled) return;
+      if (timeout_ns >= 0) timeout_ns -= spin_ns;
+    }
   }
   armed.store(1, std::memory_order_seq_cst);
   FutexWait(&seq, snapshot, timeout_ns);

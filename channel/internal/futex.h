@@ -35,16 +35,20 @@ struct SharedEvent {
   std::atomic<uint32_t> seq{0};
   std::atomic<uint32_t> armed{0};
   std::atomic<uint32_t> signal_cpu{0};  // 1 + the CPU of the last Signal(), 0 before any
+  // Until when (MonotonicNanos) a waiter is spinning: one spinner at a time is enough to catch
+  // the next signal quickly, and more would only take CPU from the signallers. A spinner that
+  // dies leaves a time that passes, not a count that stays wrong.
+  std::atomic<int64_t> spinning_until{0};
 
   void Signal();
   uint32_t Snapshot() const { return seq.load(std::memory_order_seq_cst); }
   // Returns once Signal() was called since `snapshot` was taken, or timeout_ns (>= 0) passed,
-  // or spuriously. Unless the last signal came from the caller's CPU, it first watches the
-  // counter for 20 us without sleeping (TYPED_CHANNEL_SPIN_US overrides that; 0 turns it off):
-  // the other side of a busy queue usually signals within that time, and then neither side
-  // pays for a futex wake-up and a context switch. On a saturated machine the spin can cost
-  // more than it saves.
-  void Wait(uint32_t snapshot, int64_t timeout_ns);
+  // or spuriously. If `may_spin`, no other waiter is spinning and the last signal did not come
+  // from the caller's CPU, it first watches the counter for 20 us without sleeping
+  // (TYPED_CHANNEL_SPIN_US overrides that; 0 turns it off): the other side of a busy queue usually
+  // signals within that time, and then neither side pays for a futex wake-up and a context switch.
+  // On a saturated machine the spin can cost more than it saves.
+  void Wait(uint32_t snapshot, int64_t timeout_ns, bool may_spin);
 };
 
 // How many times the calling thread has called SharedEvent::Wait: a thread that waited between

@@ -38,7 +38,7 @@ TEST_F(SharedEventTest, SignalAfterTheSnapshotIsNeverSleptThrough) {
   const uint32_t snapshot = e_->Snapshot();
   e_->Signal();
   const absl::Time start = absl::Now();
-  e_->Wait(snapshot, /*timeout_ns=*/-1);  // would block for ever if the signal were missed
+  e_->Wait(snapshot, /*timeout_ns=*/-1, /*may_spin=*/true);  // would block for ever if the signal were missed
   EXPECT_LT(absl::Now() - start, absl::Seconds(10));
 }
 
@@ -47,7 +47,7 @@ TEST_F(SharedEventTest, WaitTimesOut) {
   // left for the futex wait must come out as zero, not as negative (which means "no limit").
   for (int64_t timeout_ns : {int64_t{0}, int64_t{5000}, int64_t{50 * 1000 * 1000}}) {
     const absl::Time start = absl::Now();
-    e_->Wait(e_->Snapshot(), timeout_ns);
+    e_->Wait(e_->Snapshot(), timeout_ns, /*may_spin=*/true);
     const absl::Duration waited = absl::Now() - start;
     EXPECT_LT(waited, absl::Seconds(10)) << timeout_ns;
   }
@@ -60,7 +60,7 @@ TEST_F(SharedEventTest, SleeperInAnotherProcessIsWoken) {
   const uint32_t snapshot = e_->Snapshot();
   const pid_t waiter = ForkChild([=] {
     // Far longer than the parent waits for the report: returning means it was woken.
-    e->Wait(snapshot, int64_t{120} * 1000 * 1000 * 1000);
+    e->Wait(snapshot, int64_t{120} * 1000 * 1000 * 1000, /*may_spin=*/false);
     WriteValue(done_w, char{'w'});
     return 0;
   });

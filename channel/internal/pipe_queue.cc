@@ -94,7 +94,10 @@ std::optional<absl::Status> PipeQueue::WaitFor(SharedEvent* event, const Deadlin
     const uint32_t snapshot = event->Snapshot();
     if (std::optional<absl::Status> done = attempt()) return done;
     if (deadline.expired()) return std::nullopt;
-    event->Wait(snapshot, deadline.RemainingNanos(kReapSliceNs));
+    // Only a Get spins before sleeping. A Put waiting for room (or a Join) waits for consumers
+    // to finish items, work that needs the CPU it would spin on: on a saturated machine that
+    // spin halved a 4-to-4 JoinableQueue's throughput (docs/performance.md).
+    event->Wait(snapshot, deadline.RemainingNanos(kReapSliceNs), event == &q_->data_ready.event);
     MaybeReap();
   }
 }
