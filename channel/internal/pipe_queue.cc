@@ -186,8 +186,7 @@ absl::StatusOr<Payload> PipeQueue::Get(const Deadline& deadline) {
       });
   if (!s.has_value()) return empty();
   if (!s->ok()) return *s;
-  q_->space_free.event.Signal();
-  if (accounts_.unfinished() <= 0) q_->all_done.event.Signal();  // a gap may have been counted
+  q_->space_free.event.Signal();  // (the reader signals all_done when it counts a loss)
   return payload;
 }
 

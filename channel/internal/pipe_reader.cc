@@ -152,10 +152,11 @@ void PipeReader::Deliver(const FrameHeader& h, absl::string_view message, Payloa
   if (seq == accounts_.read_seq()) {
     StoreRelease(r.read_seq, seq + 1);  // a plain take: this store commits it (accounts.h)
   } else {
+    uint64_t gap = 0;
     accounts_
         .Transact(Deadline::Never(), -1,
-                  [seq](Ledger& l, SlotCounters*) {
-                    const uint64_t gap = Unaccounted(l, seq);  // items that can never arrive
+                  [seq, &gap](Ledger& l, SlotCounters*) {
+                    gap = Unaccounted(l, seq);  // items that can never arrive
                     l.items -= 1 + static_cast<int64_t>(gap);
                     l.unfinished -= static_cast<int64_t>(gap);
                     l.items_lost += gap;
@@ -163,6 +164,7 @@ void PipeReader::Deliver(const FrameHeader& h, absl::string_view message, Payloa
                     return true;
                   })
         .IgnoreError();
+    if (gap > 0) q_->all_done.event.Signal();  // the lost items may have been all Join waited for
   }
   CHANNEL_FAULT_POINT("reader.after_commit");
   SetCursors(r.head + h.frame_bytes(), r.tail);
@@ -171,11 +173,12 @@ void PipeReader::Deliver(const FrameHeader& h, absl::string_view message, Payloa
 }
 
 void PipeReader::ApplyTombstone(uint64_t seq) {
+  uint64_t lost = 0;
   accounts_
       .Transact(Deadline::Never(), -1,
-                [seq](Ledger& l, SlotCounters*) {
+                [seq, &lost](Ledger& l, SlotCounters*) {
                   if (seq < l.read_seq) return false;  // nothing left of that batch is missing
-                  const uint64_t lost = Unaccounted(l, seq + 1);
+                  lost = Unaccounted(l, seq + 1);
                   l.items -= static_cast<int64_t>(lost);
                   l.unfinished -= static_cast<int64_t>(lost);
                   l.items_lost += lost;
@@ -183,6 +186,10 @@ void PipeReader::ApplyTombstone(uint64_t seq) {
                   return true;
                 })
       .IgnoreError();
+  if (lost > 0) {
+    q_->space_free.event.Signal();
+    q_->all_done.event.Signal();
+  }
 }
 
 absl::Status PipeReader::AbsorbTornBatch(uint64_t first, uint64_t last, int slot) {
@@ -337,6 +344,7 @@ void PipeReader::Repair() {
                     return true;
                   })
         .IgnoreError();
+    q_->all_done.event.Signal();
     StoreRelease(r.taking_seq, uint64_t{0});
   }
 }
