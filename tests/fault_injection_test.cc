@@ -117,9 +117,12 @@ class FaultInjectionTest : public ::testing::Test {
           ++board_->corrupt;
           continue;
         }
-        if (counts_.delivered[id]++ != 0) ++board_->duplicates;
+        const bool duplicate = counts_.delivered[id]++ != 0;
+        if (duplicate) ++board_->duplicates;
         if constexpr (std::is_same_v<Q, channel::JoinableQueue<demo::Job>>) {
-          if (!q.TaskDone().ok()) return 5;
+          // Refused: the queue counted an item lost that was delivered (5), or delivered an
+          // item twice (6).
+          if (!q.TaskDone().ok()) return duplicate ? 6 : 5;
         }
       }
     });

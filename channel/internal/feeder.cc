@@ -88,6 +88,18 @@ void Feeder::Append(int slot, FrameKind kind, size_t payload_bytes,
   if (was_empty) work_cv_.notify_one();
 }
 
+void Feeder::FlushBeforeWait() {
+  std::lock_guard<std::mutex> lock(mu_);
+  // mu_ keeps the thread from starting a batch meanwhile, so this handle's order is kept.
+  if (pending_count_ == 0 || writing_count_ != 0 || cancelled_) return;
+  if (std::optional<absl::Status> written =
+          writer_->TryWriteBatch(slot_, pending_.data(), pending_.size(), pending_count_)) {
+    if (!written->ok() && error_.ok()) error_ = *written;  // counted lost, as from the thread
+    pending_.Clear();
+    pending_count_ = 0;
+  }
+}
+
 void Feeder::Run(std::shared_ptr<void> keepalive) {
   std::unique_lock<std::mutex> lock(mu_);
   for (;;) {

@@ -66,6 +66,10 @@ class Feeder {
   // not free on every Put).
   void Append(int slot, FrameKind kind, size_t payload_bytes, absl::FunctionRef<void(char*)> encode,
               absl::FunctionRef<std::shared_ptr<void>()> keepalive);
+  // For a Put about to wait for room: writes what is pending from the calling thread, if the
+  // thread is not writing and that cannot block (PipeWriter::TryWriteBatch). Consumers are then
+  // served while this process waits, instead of when its feeder thread next gets a CPU.
+  void FlushBeforeWait();
   void Close();
   // After Close(): waits until the thread has written everything and exited. The first write
   // error, if one happened (its items were counted lost).

@@ -167,6 +167,7 @@ absl::Status PipeQueue::Reserve(int slot, const Deadline& deadline) {
             &reserved);
         if (!locked.ok()) return full();  // the accounts lock timed out: the deadline passed
         if (reserved) return absl::OkStatus();
+        feeder_.FlushBeforeWait();  // what consumers need next may be this handle's own frames
         return std::nullopt;
       });
   return s.has_value() ? *s : full();

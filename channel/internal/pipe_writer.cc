@@ -26,22 +26,28 @@ absl::Status PipeWriter::WriteBatch(int slot, char* buf, size_t bytes, int64_t c
 }
 
 std::optional<absl::Status> PipeWriter::TryWriteNow(int slot, char* frame, size_t bytes) {
-  WriterState& w = q_->writer;
   // A consumer that has taken everything cannot be served by a batch still to come; while it has
   // a backlog, batches through the feeder cost fewer system calls.
-  if (bytes > pipe_capacity_ / 2 || accounts_.read_seq() < LoadRelaxed(w.next_seq)) {
+  if (bytes > pipe_capacity_ / 2 || accounts_.read_seq() < LoadRelaxed(q_->writer.next_seq)) {
     return std::nullopt;
   }
+  return TryWriteBatch(slot, frame, bytes, 1);
+}
+
+std::optional<absl::Status> PipeWriter::TryWriteBatch(int slot, char* buf, size_t bytes,
+                                                      int64_t count) {
+  if (bytes > pipe_capacity_) return std::nullopt;
   RobustLock lock;
-  if (!lock.TryAcquire(&w.mu, [this] { Repair(); }).ok() || w.tombstone_due != 0) {
+  if (!lock.TryAcquire(&q_->writer.mu, [this] { Repair(); }).ok() ||
+      q_->writer.tombstone_due != 0) {
     return std::nullopt;
   }
-  int queued = 0;  // bytes in the pipe (garbage or tombstones: every item in it was taken)
+  int queued = 0;  // bytes in the pipe: what is written and not yet drained into staging
   if (ioctl(fd_, FIONREAD, &queued) != 0 || queued < 0 ||
       static_cast<size_t>(queued) + bytes > pipe_capacity_) {
     return std::nullopt;
   }
-  return WriteLocked(slot, frame, bytes, 1);
+  return WriteLocked(slot, buf, bytes, count);
 }
 
 absl::Status PipeWriter::WriteLocked(int slot, char* buf, size_t bytes, int64_t count) {

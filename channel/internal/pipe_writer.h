@@ -54,6 +54,11 @@ class PipeWriter {
   // pipe has room for the whole frame. Returns nullopt, having done nothing, otherwise.
   std::optional<absl::Status> TryWriteNow(int slot, char* frame, size_t bytes);
 
+  // Writes `count` frames (as WriteBatch) from the calling thread if that cannot block: the writer
+  // lock is free, no tombstone is due, and the pipe has room for all of them. Returns nullopt,
+  // having done nothing, otherwise.
+  std::optional<absl::Status> TryWriteBatch(int slot, char* buf, size_t bytes, int64_t count);
+
   // For the reaper: takes the writer lock if it is free within a short bound (repairing it if its
   // holder died), runs `with_lock`, and writes a due tombstone if the pipe has room. Returns false
   // if the lock was busy.

@@ -150,6 +150,32 @@ TEST_F(PipeWriterTest, TryWriteNowWritesOnlyWhenEverythingWrittenWasTaken) {
   EXPECT_EQ(L().items, 0);
 }
 
+TEST_F(PipeWriterTest, TryWriteBatchWritesWhateverFitsWithoutWaitingForConsumers) {
+  ASSERT_NO_FATAL_FAILURE(PutBatch(1, 2));  // a backlog: consumers have not taken 1 and 2
+  Reserve(3, slot_);
+  std::string b = Batch(10, 3);
+  std::optional<absl::Status> written = writer_->TryWriteBatch(slot_, &b[0], b.size(), 3);
+  ASSERT_TRUE(written.has_value());
+  EXPECT_TRUE(written->ok()) << *written;
+  EXPECT_EQ(q_->writer.next_seq, 6u);
+  EXPECT_EQ(q_->slots[slot_].unsent, 0);
+  // No room for the whole batch: nothing is written.
+  const size_t frame = b.size() / 3;
+  const std::string filler(pipe_.capacity - 5 * frame - 2 * frame, 'g');  // room for 2 frames
+  ASSERT_TRUE(WriteFull(pipe_.write_fd, filler.data(), filler.size()));
+  Reserve(3, slot_);
+  std::string c = Batch(20, 3);
+  EXPECT_FALSE(writer_->TryWriteBatch(slot_, &c[0], c.size(), 3).has_value());
+  EXPECT_EQ(q_->writer.next_seq, 6u);
+  {
+    RobustLock held;  // nor while another writer holds the lock
+    ASSERT_TRUE(held.TryAcquire(&q_->writer.mu, [] {}).ok());
+    EXPECT_FALSE(writer_->TryWriteBatch(slot_, &c[0], c.size(), 3).has_value());
+  }
+  const Ids taken = TakeAll();
+  EXPECT_EQ(taken, (Ids{1, 2, 10, 11, 12})) << "the filler is skipped as garbage";
+}
+
 TEST_F(PipeWriterTest, TryWriteNowNeverWaitsForTheWriterLockOrForRoom) {
   Reserve(1, slot_);
   std::string f = Batch(1, 1);
