@@ -24,9 +24,14 @@ bool ReadStat(pid_t pid, char* state, uint64_t* start_time) {
   if (fd < 0) return false;
   char buf[1024];
   const ssize_t n = read(fd, buf, sizeof buf - 1);
+  const int read_errno = errno;
   close(fd);
-  if (n <= 0) return false;
+  if (n <= 0) {
+    errno = n < 0 ? read_errno : EINVAL;
+    return false;
+  }
   buf[n] = '\0';
+  errno = EINVAL;  // for the parse failures below: a line we do not understand
   const char* p = strrchr(buf, ')');
   if (p == nullptr || p[1] != ' ') return false;
   p += 2;
@@ -55,8 +60,12 @@ bool ProcessAlive(pid_t pid, uint64_t start_time) {
   char state;
   uint64_t start = 0;
   if (!ReadStat(pid, &state, &start)) {
-    // No /proc entry: gone, unless /proc is not mounted, in which case kill() is all we know.
-    return access("/proc/self/stat", R_OK) != 0;
+    // No /proc entry (ENOENT), or the process went while we read it (ESRCH): gone, unless /proc
+    // is not mounted, in which case kill() is all we know. Any other failure (no descriptors
+    // left, a line we cannot parse) tells nothing: assume alive. Taking a live process for dead
+    // would count its unwritten items lost, and then deliver them when it writes them.
+    if (errno == ENOENT || errno == ESRCH) return access("/proc/self/stat", R_OK) != 0;
+    return true;
   }
   if (state == 'Z' || state == 'X') return false;
   return start_time == 0 || start == start_time;

@@ -3,6 +3,8 @@
 // names, and slot claiming.
 #include "channel/internal/process_registry.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
@@ -100,6 +102,23 @@ TEST(ProcessRegistryTest, ZombieIsDeadThenReapedIsDead) {
   EXPECT_FALSE(ProcessAlive(pid, start));
   EXPECT_FALSE(ProcessAlive(pid, 0));
   EXPECT_EQ(ProcessStartTime(pid), 0u);
+}
+
+TEST(ProcessRegistryTest, ALiveProcessIsNotTakenForDeadWhenProcCannotBeRead) {
+  Sleeper child;
+  ASSERT_GT(child.pid, 0);
+  const pid_t pid = child.pid;
+  const uint64_t start = ProcessStartTime(pid);
+  ASSERT_GT(start, 0u);
+  // In a helper process with no file descriptor left, /proc/<pid>/stat cannot be opened.
+  const pid_t helper = ForkChild([pid, start] {
+    while (open("/dev/null", O_RDONLY) >= 0) {
+    }
+    if (errno != EMFILE) return 2;
+    return ProcessAlive(pid, start) ? 0 : 1;
+  });
+  ASSERT_GT(helper, 0);
+  ASSERT_NO_FATAL_FAILURE(ExpectExitCode(helper, 0));
 }
 
 TEST(ProcessRegistryTest, ExitedAndReapedIsDead) {
