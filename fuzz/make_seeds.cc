@@ -9,6 +9,8 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -19,6 +21,7 @@
 #include "channel/internal/crc32c.h"
 #include "channel/internal/frame.h"
 #include "channel/internal/shared_state.h"
+#include "channel/internal/slab.h"
 #include "schema/demo.capnp.h"
 
 namespace {
@@ -188,6 +191,47 @@ std::string SmallLayout(std::string file) {
   return file;
 }
 
+// Adds a slab item (channel/internal/slab.h) to a small-layout queue file: a 40 KiB message in
+// block 0, queued with the next seq, and its reference frame at the end of staging. Returns the
+// file's bytes up to the end of that message.
+std::string WithSlabItem(const std::string& file) {
+  namespace ci = channel::internal;
+  ci::SharedHeader h;
+  memcpy(&h, file.data(), sizeof h);
+  const ci::SlabGeometry geometry = ci::SlabGeometryFor(h.maxsize, h.max_message_bytes);
+  const std::string message = JobPayload(99, "in the slab", 40 << 10);
+  if (geometry.blocks == 0 || message.size() > geometry.block_bytes) abort();
+  // An aligned, full-size copy of the layout, to use the library's own types on.
+  std::unique_ptr<char, decltype(&free)> layout(
+      static_cast<char*>(aligned_alloc(4096, (h.total_bytes + 4095) / 4096 * 4096)), &free);
+  memset(layout.get(), 0, h.total_bytes);
+  memcpy(layout.get(), file.data(), file.size());
+  auto* q = reinterpret_cast<ci::SharedQueue*>(layout.get());
+  ci::Slab slab(q);
+  const std::optional<uint32_t> block = slab.Claim(0);
+  if (!block.has_value()) abort();
+  memcpy(slab.Data(*block), message.data(), message.size());
+  const uint64_t seq = q->writer.next_seq;
+  std::string ref(ci::kSlabRefBytes, '\0');
+  ci::Slab::EncodeRef(*block, message.size(), &ref[0]);
+  slab.MarkQueued(ref.data(), 0, seq);
+  FrameHeader fh;
+  fh.kind = FrameKind::kSlabItem;
+  fh.seq = seq;
+  fh.payload_bytes = ci::kSlabRefBytes;
+  fh.payload_crc = ci::Crc32c(ref.data(), ref.size());
+  char* at = q->staging() + q->reader.tail;
+  ci::EncodeHeader(fh, at);
+  memcpy(at + ci::kFrameHeaderBytes, ref.data(), ref.size());
+  q->reader.tail += ci::kFrameHeaderBytes + ci::kSlabRefBytes;
+  q->writer.next_seq = seq + 1;
+  q->writer.done_seq = seq;
+  q->accounts.ledger.items += 1;
+  q->accounts.ledger.unfinished += 1;
+  const size_t end = static_cast<size_t>(slab.Data(*block) - layout.get()) + message.size();
+  return std::string(layout.get(), end);
+}
+
 void QueueFileSeeds() {
   char templ[] = "/tmp/make_seeds.XXXXXX";
   if (mkdtemp(templ) == nullptr) abort();
@@ -201,6 +245,8 @@ void QueueFileSeeds() {
        SmallLayout(NamedQueueFile<JobQueue>("c", 4096, 0)));
   Save("queue_file_fuzz", "small_layout_joinable",
        SmallLayout(NamedQueueFile<channel::JoinableQueue<demo::Job>>("d", 4096, 1)));
+  Save("queue_file_fuzz", "small_layout_with_slab_item",
+       WithSlabItem(SmallLayout(NamedQueueFile<JobQueue>("e", 64 << 10, 1))));
   rmdir(templ);
 }
 
