@@ -60,6 +60,7 @@ absl::StatusOr<RobustMutex::Acquired> RobustMutex::Lock(const Deadline& deadline
   // nanoseconds: a short spin avoids most futex sleeps and context switches under contention.
   for (int i = 0; i < kSpins; ++i) {
     const int rc = pthread_mutex_trylock(&mu_);
+    if (rc == 0) return Acquired::kClean;  // the common case, without Interpret's call
     if (rc != EBUSY) return Interpret(rc);
     CpuRelax();
   }
