@@ -24,9 +24,10 @@ absl::Status KjError(absl::StatusCode code, absl::string_view what, const kj::Ex
 // message through capnp's readers, which check bounds, nesting depth and pointer kinds as they go
 // and throw kj::Exception on anything malformed. The reader it walks has no traversal limit (so
 // that the caller may read the message as often as it likes); the walk keeps its own budget
-// instead, charging every object at least what capnp's traversal limit would: a word per pointer, a struct's size (at least one word), a list's content — and one word
-// per element of a list of zero-sized elements, capnp's "amplified read" rule, without which a
-// 32-byte message could claim half a billion elements. A message whose walk exceeds the budget
+// instead, charging every object at least what capnp's traversal limit would: a word per
+// pointer, a struct's size (at least one word), a list's content — and one word per element of a
+// list of zero-sized elements, capnp's "amplified read" rule, without which a 32-byte message
+// could claim half a billion elements. A message whose walk exceeds the budget
 // (pointers reused to make a small message traverse as a huge one) is refused.
 class Walker {
  public:

@@ -51,9 +51,8 @@ int64_t ConfiguredSpinNs() {
   return ns;
 }
 
-// Polls `word` for up to max_ns; true as soon as it differs from `snapshot`.
-bool SpinWhileEqual(const std::atomic<uint32_t>& word, uint32_t snapshot, int64_t max_ns) {
-  const int64_t until = MonotonicNanos() + max_ns;
+// Polls `word` until MonotonicNanos() reaches `until`; true as soon as it differs from `snapshot`.
+bool SpinWhileEqual(const std::atomic<uint32_t>& word, uint32_t snapshot, int64_t until) {
   do {
     for (int i = 0; i < 16; ++i) {
       if (word.load(std::memory_order_seq_cst) != snapshot) return true;
@@ -96,7 +95,7 @@ void SharedEvent::Wait(uint32_t snapshot, int64_t timeout_ns, bool may_spin) {
     // A time further ahead than any spin is garbage (a queue file is untrusted): overrule it.
     if ((until <= now || until - now > 1000 * 1000) &&
         spinning_until.compare_exchange_strong(until, now + spin_ns, std::memory_order_relaxed)) {
-      const bool signalled = SpinWhileEqual(seq, snapshot, spin_ns);
+      const bool signalled = SpinWhileEqual(seq, snapshot, now + spin_ns);
       spinning_until.store(0, std::memory_order_relaxed);
       if (signalled) return;
       if (timeout_ns >= 0) timeout_ns -= spin_ns;

@@ -38,7 +38,8 @@ TEST_F(SharedEventTest, SignalAfterTheSnapshotIsNeverSleptThrough) {
   const uint32_t snapshot = e_->Snapshot();
   e_->Signal();
   const absl::Time start = absl::Now();
-  e_->Wait(snapshot, /*timeout_ns=*/-1, /*may_spin=*/true);  // would block for ever if the signal were missed
+  // Would block for ever if the signal were missed.
+  e_->Wait(snapshot, /*timeout_ns=*/-1, /*may_spin=*/true);
   EXPECT_LT(absl::Now() - start, absl::Seconds(10));
 }
 

@@ -209,6 +209,7 @@ absl::Status PipeReader::AbsorbTornBatch(uint64_t first, uint64_t last, int slot
   // Plain takes (never undone) got this far; the ledger may say more only through a transaction
   // that a dead reader may have left half-committed.
   const uint64_t taken_to = LoadRelaxed(r.read_seq);
+  const uint64_t expected = accounts_.read_seq();  // what Pump compares seqs with
   const uint64_t next_seq = LoadRelaxed(q_->writer.next_seq);
   std::vector<uint64_t> whole_items;  // seqs in [taken_to, last]
   const char* s_base = q_->staging();
@@ -216,7 +217,7 @@ absl::Status PipeReader::AbsorbTornBatch(uint64_t first, uint64_t last, int slot
     absl::StatusOr<FrameHeader> h = DecodeHeader(s_base + p, q_->header.max_message_bytes);
     bool whole = h.ok() && h->seq != 0 && h->seq < next_seq && p + h->frame_bytes() <= r.tail;
     if (whole && IsItem(h->kind)) whole = VerifyPayload(*h, s_base + p + kFrameHeaderBytes).ok();
-    if (whole && h->kind == FrameKind::kSlabItem && h->seq >= accounts_.read_seq()) {
+    if (whole && h->kind == FrameKind::kSlabItem && h->seq >= expected) {
       whole = slab_.Resolve(s_base + p + kFrameHeaderBytes, h->seq).ok();  // as Pump decides
     }
     if (!whole) {

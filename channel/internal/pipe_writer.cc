@@ -57,8 +57,9 @@ absl::Status PipeWriter::WriteLocked(int slot, char* buf, size_t bytes, int64_t 
   for (size_t off = 0, seq = first; off < bytes; ++seq) {
     char* frame = buf + off;
     off += StampSeq(frame, seq);
-    if (KindOf(frame) == FrameKind::kSlabItem)
+    if (KindOf(frame) == FrameKind::kSlabItem) {
       slab_.MarkQueued(frame + kFrameHeaderBytes, slot, seq);
+    }
   }
   w.in_write_slot = slot;
   w.in_write_last = last;

@@ -5,7 +5,6 @@
 // duplicated item for readers.
 #include "channel/internal/pipe_writer.h"
 
-#include <gtest/gtest.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
 
@@ -13,6 +12,8 @@
 #include <optional>
 #include <string>
 #include <vector>
+
+#include <gtest/gtest.h>
 
 #include "channel/internal/pipe_queue.h"
 #include "channel/internal/pipe_reader.h"

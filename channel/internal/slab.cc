@@ -15,6 +15,8 @@ constexpr uint64_t kTagMask = uint64_t{3} << 62;
 constexpr uint64_t kFilling = uint64_t{1} << 62;  // | slot
 constexpr uint64_t kQueued = uint64_t{2} << 62;   // | seq (seqs stay far below 2^60)
 
+uint64_t FillingFor(int slot) { return kFilling | static_cast<uint64_t>(slot); }
+
 bool Cas(uint64_t* word, uint64_t expected, uint64_t desired) {
   return __atomic_compare_exchange_n(word, &expected, desired, /*weak=*/false, __ATOMIC_ACQ_REL,
                                      __ATOMIC_ACQUIRE);
@@ -41,7 +43,7 @@ std::optional<uint32_t> Slab::Claim(int slot) {
   for (int pass = 0; pass < 2; ++pass) {
     // First fit: the same few blocks serve steady traffic, so few pages are ever touched.
     for (uint32_t b = 0; b < blocks; ++b) {
-      if (LoadRelaxed(*State(b)) == kFree && Cas(State(b), kFree, kFilling | uint64_t(slot))) {
+      if (LoadRelaxed(*State(b)) == kFree && Cas(State(b), kFree, FillingFor(slot))) {
         return b;
       }
     }
@@ -56,7 +58,7 @@ void Slab::EncodeRef(uint32_t block, uint64_t message_bytes, char* ref) {
 }
 
 void Slab::MarkQueued(const char* ref, int slot, uint64_t seq) {
-  Cas(State(ReadRef(ref).block), kFilling | uint64_t(slot), kQueued | seq);
+  Cas(State(ReadRef(ref).block), FillingFor(slot), kQueued | seq);
 }
 
 absl::StatusOr<SlabItem> Slab::Resolve(const char* ref, uint64_t seq) {
@@ -75,7 +77,7 @@ void Slab::Release(uint32_t block, uint64_t seq) { Cas(State(block), kQueued | s
 
 void Slab::FreeFilling(int slot) {
   for (uint32_t b = 0; b < q_->header.slab_blocks; ++b) {
-    Cas(State(b), kFilling | uint64_t(slot), kFree);
+    Cas(State(b), FillingFor(slot), kFree);
   }
 }
 
