@@ -15,7 +15,9 @@
 namespace channel {
 namespace internal {
 
-void FutexWait(std::atomic<uint32_t>* word, uint32_t expected, int64_t timeout_ns) {
+namespace {
+
+void Wait(uint32_t* word, uint32_t expected, int64_t timeout_ns) {
   timespec ts;
   timespec* tsp = nullptr;
   if (timeout_ns >= 0) {
@@ -25,7 +27,26 @@ void FutexWait(std::atomic<uint32_t>* word, uint32_t expected, int64_t timeout_n
   }
   // EAGAIN (value changed), EINTR and ETIMEDOUT all mean "re-check"; nothing else can happen
   // for a valid aligned word.
-  syscall(SYS_futex, reinterpret_cast<uint32_t*>(word), FUTEX_WAIT, expected, tsp, nullptr, 0);
+  syscall(SYS_futex, word, FUTEX_WAIT, expected, tsp, nullptr, 0);
+}
+
+// The low half of a 64-bit word is the 32-bit word at its own address on a little-endian CPU.
+static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "FutexWaitLow32 assumes little endian");
+static_assert(sizeof(std::atomic<uint64_t>) == 8 && sizeof(std::atomic<uint32_t>) == 4);
+uint32_t* Low32(std::atomic<uint64_t>* word) { return reinterpret_cast<uint32_t*>(word); }
+
+}  // namespace
+
+void FutexWait(std::atomic<uint32_t>* word, uint32_t expected, int64_t timeout_ns) {
+  Wait(reinterpret_cast<uint32_t*>(word), expected, timeout_ns);
+}
+
+void FutexWaitLow32(std::atomic<uint64_t>* word, uint32_t expected, int64_t timeout_ns) {
+  Wait(Low32(word), expected, timeout_ns);
+}
+
+void FutexWakeOneLow32(std::atomic<uint64_t>* word) {
+  syscall(SYS_futex, Low32(word), FUTEX_WAKE, 1, nullptr, nullptr, 0);
 }
 
 void FutexWakeAll(std::atomic<uint32_t>* word) {

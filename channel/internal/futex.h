@@ -21,6 +21,11 @@ void FutexWait(std::atomic<uint32_t>* word, uint32_t expected, int64_t timeout_n
 // Wakes every waiter on the word.
 void FutexWakeAll(std::atomic<uint32_t>* word);
 
+// FutexWait and a wake-up of one waiter, on the low 32 bits of a 64-bit word (RobustMutex keeps
+// its owner's identity in the word's upper half and the state a waiter sleeps on in the lower).
+void FutexWaitLow32(std::atomic<uint64_t>* word, uint32_t expected, int64_t timeout_ns);
+void FutexWakeOneLow32(std::atomic<uint64_t>* word);
+
 // An event counter in shared memory. A waiter snapshots the counter, checks its condition, and
 // sleeps only if the counter has not moved since the snapshot; Signal() bumps the counter after
 // the condition changed. `armed` says someone may be asleep: a waiter raises it just before

@@ -48,7 +48,12 @@ absl::StatusOr<bool> PipeReader::TryTake(const Deadline& deadline, Payload* out)
 
 void PipeReader::Maintain() {
   RobustLock lock;
-  if (lock.TryAcquire(&q_->reader.mu, [this] { Repair(); }).ok()) Pump(nullptr);
+  // Not TryAcquire: only Lock takes a dead holder's lock over (with an expired deadline it
+  // checks the holder once and does not wait for a live one).
+  if (lock.Acquire(&q_->reader.mu, Deadline::After(absl::ZeroDuration()), [this] { Repair(); })
+          .ok()) {
+    Pump(nullptr);
+  }
 }
 
 void PipeReader::CheckCursors() {

@@ -54,7 +54,7 @@ uint64_t ProcessStartTime(pid_t pid) {
   return ReadStat(pid, &state, &start) ? start : 0;
 }
 
-bool ProcessAlive(pid_t pid, uint64_t start_time) {
+bool ProcessAlive(pid_t pid, uint64_t start_time, uint64_t start_mask) {
   if (pid <= 0) return false;
   if (kill(pid, 0) != 0 && errno == ESRCH) return false;
   char state;
@@ -68,7 +68,7 @@ bool ProcessAlive(pid_t pid, uint64_t start_time) {
     return true;
   }
   if (state == 'Z' || state == 'X') return false;
-  return start_time == 0 || start == start_time;
+  return start_time == 0 || (start & start_mask) == (start_time & start_mask);
 }
 
 absl::StatusOr<int> ClaimSlot(SharedQueue* q) {

@@ -23,8 +23,9 @@ namespace internal {
 uint64_t ProcessStartTime(pid_t pid);
 
 // False once `pid` has exited, is a zombie, or now names a different process than the one that
-// started at `start_time`.
-bool ProcessAlive(pid_t pid, uint64_t start_time);
+// started at `start_time`. Only the bits of `start_mask` are compared (RobustMutex keeps the low
+// 32); a start time of 0 means unknown, and the pid alone decides.
+bool ProcessAlive(pid_t pid, uint64_t start_time, uint64_t start_mask = ~uint64_t{0});
 
 // Claims a free slot for the calling process. kResourceExhausted when all kMaxSlots are taken by
 // live processes.

@@ -1,22 +1,23 @@
 #include "channel/internal/robust_mutex.h"
 
-#include <errno.h>
-#include <string.h>
+#include <pthread.h>
+#include <unistd.h>
 
-#include "absl/strings/str_cat.h"
+#include <algorithm>
 
-#if defined(__SANITIZE_THREAD__)
-#include <sanitizer/tsan_interface.h>
-#endif
+#include "channel/internal/futex.h"
+#include "channel/internal/process_registry.h"
 
 namespace channel {
 namespace internal {
 namespace {
 
 constexpr int kSpins = 100;  // a few microseconds at most
-// The longest single sleep in Lock (see there). Critical sections last microseconds, so only a
-// lost wake-up or a stopped holder ever makes a waiter wake up for nothing.
-constexpr absl::Duration kWaitSlice = absl::Milliseconds(10);
+// A waiter checks whether the holder still lives once it has waited kProbeAfterNs for it, then
+// every kWaitSliceNs. Critical sections last microseconds: only a dead, stopped or descheduled
+// holder is ever probed, and a probe (a read of /proc) costs a few microseconds.
+constexpr int64_t kProbeAfterNs = 1000 * 1000;
+constexpr int64_t kWaitSliceNs = 10 * 1000 * 1000;
 
 inline void CpuRelax() {
 #if defined(__x86_64__) || defined(__i386__)
@@ -24,86 +25,109 @@ inline void CpuRelax() {
 #endif
 }
 
-}  // namespace
+// This process's name (RobustMutex::SelfName), computed once; a fork()ed child forgets its
+// parent's before it can lock anything.
+std::atomic<uint64_t> self_name{0};
 
-absl::Status RobustMutex::Init() {
-  pthread_mutexattr_t attr;
-  pthread_mutexattr_init(&attr);
-  pthread_mutexattr_setpshared(&attr, PTHREAD_PROCESS_SHARED);
-  pthread_mutexattr_setrobust(&attr, PTHREAD_MUTEX_ROBUST);
-  const int rc = pthread_mutex_init(&mu_, &attr);
-  pthread_mutexattr_destroy(&attr);
-  if (rc != 0) return absl::InternalError(absl::StrCat("pthread_mutex_init: ", strerror(rc)));
-  return absl::OkStatus();
+void ForgetSelfName() { self_name.store(0, std::memory_order_relaxed); }
+
+bool HolderAlive(uint64_t name) {
+  return ProcessAlive(static_cast<pid_t>(name & RobustMutex::kPidMask), name >> 32, 0xffffffff);
 }
 
-absl::StatusOr<RobustMutex::Acquired> RobustMutex::Interpret(int rc) {
-  switch (rc) {
-    case 0:
-      return Acquired::kClean;
-    case EOWNERDEAD:
-      return Acquired::kOwnerDied;
-    case ETIMEDOUT:
-      return absl::DeadlineExceededError("timed out waiting for a queue lock");
-    case EBUSY:
-      return absl::UnavailableError("queue lock is held");
-    case ENOTRECOVERABLE:
-      // Only reachable if a repair path unlocked without MarkConsistent: a bug, not a user error.
-      return absl::InternalError("queue lock is not recoverable (a holder died mid-repair)");
-    default:
-      return absl::InternalError(absl::StrCat("pthread mutex lock: ", strerror(rc)));
-  }
+}  // namespace
+
+uint64_t RobustMutex::SelfName() {
+  uint64_t name = self_name.load(std::memory_order_relaxed);
+  if (name != 0) return name;
+  static const bool forget_in_children = pthread_atfork(nullptr, nullptr, ForgetSelfName) == 0;
+  (void)forget_in_children;
+  const pid_t pid = getpid();
+  name = (ProcessStartTime(pid) & 0xffffffff) << 32 | static_cast<uint64_t>(pid);
+  self_name.store(name, std::memory_order_relaxed);
+  return name;
 }
 
 absl::StatusOr<RobustMutex::Acquired> RobustMutex::Lock(const Deadline& deadline) {
-  // glibc never spins on robust mutexes, but every critical section here is a few hundred
-  // nanoseconds: a short spin avoids most futex sleeps and context switches under contention.
-  for (int i = 0; i < kSpins; ++i) {
-    const int rc = pthread_mutex_trylock(&mu_);
-    if (rc == 0) return Acquired::kClean;  // the common case, without Interpret's call
-    if (rc != EBUSY) return Interpret(rc);
-    CpuRelax();
+  const uint64_t self = SelfName();
+  uint64_t seen = 0;
+  if (word_.compare_exchange_strong(seen, self, std::memory_order_acquire,
+                                    std::memory_order_relaxed)) {
+    return Acquired::kClean;
   }
-  // Never one unbounded sleep. A waiter that the unlocker woke and that is killed before it
-  // takes the lock dies with the wake-up; if another process took the free lock meanwhile on
-  // the fast path (which clears FUTEX_WAITERS), nobody wakes the remaining sleepers, ever —
-  // the kernel's robust-list cleanup only covers a dead waiter when the lock word is 0. Such
-  // a sleeper would stay blocked on a free lock; waking up every kWaitSlice bounds that.
+  for (int i = 0; i < kSpins; ++i) {
+    CpuRelax();
+    seen = word_.load(std::memory_order_relaxed);
+    if (seen == 0 && word_.compare_exchange_weak(seen, self, std::memory_order_acquire,
+                                                 std::memory_order_relaxed)) {
+      return Acquired::kClean;
+    }
+  }
+  // Sleep on the word, marked contended so that Unlock wakes one sleeper. A thread that slept
+  // takes the lock marked contended too: others may still sleep, and its Unlock passes the
+  // wake-up on. A woken waiter killed before it takes the lock takes its wake-up with it; the
+  // remaining sleepers then wake at their next probe time, so no wait on a free lock is longer
+  // than kWaitSliceNs.
+  uint64_t holder = 0;  // whom we are waiting for (the word without kContended)
+  int64_t probe_at = 0;
+  bool probed = false;
   for (;;) {
-    const int rc = TimedLock(deadline.Earliest(Deadline::After(kWaitSlice)));
-    if (rc != ETIMEDOUT || deadline.expired()) return Interpret(rc);
+    seen = word_.load(std::memory_order_relaxed);
+    if (seen == 0) {
+      if (word_.compare_exchange_weak(seen, self | kContended, std::memory_order_acquire,
+                                      std::memory_order_relaxed)) {
+        return Acquired::kClean;
+      }
+      continue;
+    }
+    const uint64_t name = seen & ~kContended;
+    const int64_t now = MonotonicNanos();
+    if (name != holder) {
+      holder = name;
+      probe_at = now + kProbeAfterNs;
+      probed = false;
+    }
+    const bool expired = deadline.expired();
+    if (now >= probe_at || (expired && !probed)) {
+      probed = true;
+      probe_at = now + kWaitSliceNs;
+      if (name != self && !HolderAlive(name)) {
+        if (TakeOver(seen, self)) return Acquired::kOwnerDied;
+        continue;
+      }
+    }
+    if (expired) return absl::DeadlineExceededError("timed out waiting for a queue lock");
+    if ((seen & kContended) == 0) {
+      if (!word_.compare_exchange_weak(seen, seen | kContended, std::memory_order_relaxed)) {
+        continue;
+      }
+      seen |= kContended;
+    }
+    FutexWaitLow32(&word_, static_cast<uint32_t>(seen),
+                   std::min(deadline.RemainingNanos(), probe_at - now));
   }
 }
 
-int RobustMutex::TimedLock(const Deadline& deadline) {
-#if defined(__SANITIZE_THREAD__)
-  // ThreadSanitizer does not intercept pthread_mutex_clocklock and would then report every
-  // unlock as unbalanced; under TSan, wait against CLOCK_REALTIME instead (a clock jump can
-  // stretch or shorten the wait, which only matters in production, where clocklock is used).
-  timespec now;
-  clock_gettime(CLOCK_REALTIME, &now);
-  const int64_t at = int64_t{now.tv_sec} * 1000000000 + now.tv_nsec + deadline.RemainingNanos();
-  const timespec abs{static_cast<time_t>(at / 1000000000), static_cast<long>(at % 1000000000)};
-  const int rc = pthread_mutex_timedlock(&mu_, &abs);
-  // TSan's timedlock interceptor records only rc == 0 as an acquisition; report this one.
-  if (rc == EOWNERDEAD) {
-    __tsan_mutex_pre_lock(&mu_, 0);
-    __tsan_mutex_post_lock(&mu_, 0, 0);
-  }
-  return rc;
-#else
-  const timespec abs = deadline.AbsTimespec();
-  return pthread_mutex_clocklock(&mu_, CLOCK_MONOTONIC, &abs);
-#endif
+bool RobustMutex::TakeOver(uint64_t seen, uint64_t self) {
+  // Contended: whoever else waited for the dead holder may be asleep.
+  return word_.compare_exchange_strong(seen, self | kContended, std::memory_order_acquire,
+                                       std::memory_order_relaxed);
 }
 
 absl::StatusOr<RobustMutex::Acquired> RobustMutex::TryLock() {
-  return Interpret(pthread_mutex_trylock(&mu_));
+  uint64_t seen = 0;
+  if (word_.compare_exchange_strong(seen, SelfName(), std::memory_order_acquire,
+                                    std::memory_order_relaxed)) {
+    return Acquired::kClean;
+  }
+  return absl::UnavailableError("queue lock is held");
 }
 
-void RobustMutex::Unlock() { pthread_mutex_unlock(&mu_); }
-
-void RobustMutex::MarkConsistent() { pthread_mutex_consistent(&mu_); }
+void RobustMutex::Unlock() {
+  if ((word_.exchange(0, std::memory_order_release) & kContended) != 0) {
+    FutexWakeOneLow32(&word_);
+  }
+}
 
 }  // namespace internal
 }  // namespace channel

@@ -1,5 +1,7 @@
 // Unit tests of RobustMutex / RobustLock (robust_mutex.h) across real processes: a holder that
-// is SIGKILLed or exits inside its critical section, timed locks against a live holder, TryLock.
+// is SIGKILLed or exits inside its critical section (reaped or still a zombie), a repairer killed
+// in its repair, forged holders (a recycled pid, no process at all), timed locks against a live
+// holder, TryLock, and contention between threads of several processes.
 #include "channel/internal/robust_mutex.h"
 
 #include <signal.h>
@@ -7,6 +9,8 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <thread>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -37,8 +41,7 @@ class RobustMutexTest : public ::testing::Test {
     void* p = mmap(nullptr, sizeof(Shared), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
                    -1, 0);
     ASSERT_NE(p, MAP_FAILED);
-    s_ = static_cast<Shared*>(p);  // zeroed by mmap
-    ASSERT_TRUE(s_->mu.Init().ok());
+    s_ = static_cast<Shared*>(p);  // zeroed by mmap: an unlocked mutex
   }
   void TearDown() override { munmap(s_, sizeof(Shared)); }
 
@@ -78,10 +81,7 @@ class RobustMutexTest : public ::testing::Test {
     *waiter = ForkChild([=] {
       absl::StatusOr<RobustMutex::Acquired> r = s->mu.Lock(Deadline::Never());
       const char code = !r.ok() ? 'E' : *r == RobustMutex::Acquired::kOwnerDied ? 'D' : 'C';
-      if (r.ok()) {
-        if (*r == RobustMutex::Acquired::kOwnerDied) s->mu.MarkConsistent();
-        s->mu.Unlock();
-      }
+      if (r.ok()) s->mu.Unlock();
       WriteValue(result_w, code);
       return 0;
     });
@@ -94,6 +94,8 @@ class RobustMutexTest : public ::testing::Test {
     EXPECT_EQ(*r, RobustMutex::Acquired::kClean);
     s_->mu.Unlock();
   }
+
+  std::atomic<uint64_t>* Word() { return reinterpret_cast<std::atomic<uint64_t>*>(&s_->mu); }
 
   Shared* s_ = nullptr;
 };
@@ -181,12 +183,11 @@ TEST_F(RobustMutexTest, SleeperWhoseWakeUpWasLostStillTakesTheFreeLock) {
   TestPipe result;
   pid_t waiter;
   ASSERT_NO_FATAL_FAILURE(StartWaiter(result, &waiter));
-  // glibc's lock word is the first member of pthread_mutex_t, itself RobustMutex's only member.
-  auto* word = reinterpret_cast<std::atomic<uint32_t>*>(&s_->mu);
-  constexpr uint32_t kFutexWaiters = 0x80000000;
+  auto* word = Word();
   const Deadline asleep = Deadline::After(absl::Seconds(30));
   auto asleep_on_lock = [&] {
-    return (word->load() & kFutexWaiters) != 0 && ::channel::testing::ProcessState(waiter) == 'S';
+    return (word->load() & RobustMutex::kContended) != 0 &&
+           ::channel::testing::ProcessState(waiter) == 'S';
   };
   while (!asleep_on_lock()) {
     ASSERT_FALSE(asleep.expired()) << "the waiter never went to sleep on the lock";
@@ -238,32 +239,115 @@ TEST_F(RobustMutexTest, TimedLockAndTryLockAgainstALiveHolder) {
   EXPECT_EQ(repairs, 0);
 }
 
-TEST_F(RobustMutexTest, OwnerDiedViaRawLockThenConsistent) {
+TEST_F(RobustMutexTest, TryLockNeverTakesOverLockDoesEvenWithAnExpiredDeadline) {
   TestPipe release;
   pid_t holder;
   ASSERT_NO_FATAL_FAILURE(StartHolder(release, &holder));
   KillAndReap(holder);
   absl::StatusOr<RobustMutex::Acquired> r = s_->mu.TryLock();
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kUnavailable) << r.status();
+  r = s_->mu.Lock(Deadline::After(absl::ZeroDuration()));
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(*r, RobustMutex::Acquired::kOwnerDied);
-  s_->mu.MarkConsistent();
   s_->mu.Unlock();
   ASSERT_NO_FATAL_FAILURE(ExpectClean(s_->mu.Lock(Deadline::Never())));
 }
 
-TEST_F(RobustMutexTest, UnlockWithoutMarkConsistentMakesItUnrecoverable) {
-  // Documents what the library's repair paths must never do: an owner-died mutex unlocked
-  // without MarkConsistent() is dead for good, reported as kInternal (not a hang).
+TEST_F(RobustMutexTest, HolderKilledButNotYetReapedIsDead) {
+  // A killed child stays a zombie until its parent waits for it; its lock must not wait for that.
+  TestPipe release;
+  pid_t holder;
+  ASSERT_NO_FATAL_FAILURE(StartHolder(release, &holder));
+  ASSERT_EQ(kill(holder, SIGKILL), 0);
+  const Deadline gone = Deadline::After(absl::Seconds(30));
+  while (::channel::testing::ProcessState(holder) != 'Z') {
+    ASSERT_FALSE(gone.expired()) << "the holder never became a zombie";
+    sched_yield();
+  }
+  absl::StatusOr<RobustMutex::Acquired> r = s_->mu.Lock(Deadline::After(absl::Seconds(30)));
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(*r, RobustMutex::Acquired::kOwnerDied);
+  s_->mu.Unlock();
+  ASSERT_NO_FATAL_FAILURE(ExpectExitCode(holder, -SIGKILL));
+}
+
+TEST_F(RobustMutexTest, RepairerKilledInItsRepairLeavesTheRepairToTheNext) {
   TestPipe release;
   pid_t holder;
   ASSERT_NO_FATAL_FAILURE(StartHolder(release, &holder));
   KillAndReap(holder);
+  TestPipe repairing;
+  Shared* s = s_;
+  const int repairing_w = repairing.w;
+  const pid_t repairer = ForkChild([=] {
+    absl::StatusOr<RobustMutex::Acquired> r = s->mu.Lock(Deadline::After(absl::Seconds(30)));
+    if (!r.ok() || *r != RobustMutex::Acquired::kOwnerDied) return 2;
+    WriteValue(repairing_w, char{'R'});
+    pause();  // killed here, mid-repair
+    return 0;
+  });
+  ASSERT_GT(repairer, 0);
+  char c;
+  ASSERT_TRUE(ReadValue(repairing.r, &c, absl::Seconds(30)));
+  KillAndReap(repairer);
   absl::StatusOr<RobustMutex::Acquired> r = s_->mu.Lock(Deadline::After(absl::Seconds(30)));
   ASSERT_TRUE(r.ok()) << r.status();
-  ASSERT_EQ(*r, RobustMutex::Acquired::kOwnerDied);
+  EXPECT_EQ(*r, RobustMutex::Acquired::kOwnerDied);
   s_->mu.Unlock();
-  r = s_->mu.Lock(Deadline::After(absl::Seconds(5)));
-  EXPECT_EQ(r.status().code(), absl::StatusCode::kInternal) << r.status();
+  ASSERT_NO_FATAL_FAILURE(ExpectClean(s_->mu.TryLock()));
+}
+
+TEST_F(RobustMutexTest, ForgedHoldersThatAreNotAliveAreTakenOver) {
+  // A queue file's lock word is untrusted: a stale file names a process that is gone, and a pid
+  // may since name another process (same pid, another start time).
+  const uint64_t self = RobustMutex::SelfName();
+  const uint64_t forged[] = {
+      RobustMutex::kPidMask,                               // a pid no process can have
+      self ^ (uint64_t{1} << 32),                          // our pid, born at another time
+      RobustMutex::kContended | (uint64_t{0xabcd} << 32),  // pid 0
+  };
+  for (uint64_t word : forged) {
+    Word()->store(word);
+    absl::StatusOr<RobustMutex::Acquired> r = s_->mu.Lock(Deadline::After(absl::Seconds(30)));
+    ASSERT_TRUE(r.ok()) << r.status();
+    EXPECT_EQ(*r, RobustMutex::Acquired::kOwnerDied) << std::hex << word;
+    s_->mu.Unlock();
+  }
+  // A holder that is alive (this process, named correctly) is waited for, not taken over.
+  Word()->store(self);
+  absl::StatusOr<RobustMutex::Acquired> r = s_->mu.Lock(Deadline::After(absl::Milliseconds(30)));
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kDeadlineExceeded) << r.status();
+  Word()->store(0);
+}
+
+TEST_F(RobustMutexTest, ThreadsOfSeveralProcessesCountExactly) {
+  // Contention through every path (spin, sleep, wake-up): 2 processes x 3 threads increment a
+  // plain counter under the lock.
+  constexpr int kThreads = 3;
+  constexpr int kIncrements = 20000;
+  Shared* s = s_;
+  auto hammer = [s] {
+    std::vector<std::thread> threads;
+    for (int t = 0; t < kThreads; ++t) {
+      threads.emplace_back([s] {
+        for (int i = 0; i < kIncrements; ++i) {
+          if (!s->mu.Lock(Deadline::After(absl::Seconds(60))).ok()) return;
+          ++s->counter;
+          s->mu.Unlock();
+        }
+      });
+    }
+    for (std::thread& t : threads) t.join();
+  };
+  const pid_t child = ForkChild([&] {
+    hammer();
+    return 0;
+  });
+  ASSERT_GT(child, 0);
+  hammer();
+  ASSERT_NO_FATAL_FAILURE(ExpectExitCode(child, 0));
+  EXPECT_EQ(s_->counter, 2 * kThreads * kIncrements);
+  ASSERT_NO_FATAL_FAILURE(ExpectClean(s_->mu.TryLock()));
 }
 
 TEST_F(RobustMutexTest, ManyProcessesManyDeaths) {

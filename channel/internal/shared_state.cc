@@ -117,7 +117,7 @@ absl::StatusOr<SharedMapping> SharedMapping::Create(int fd, const QueueIdentity&
   void* p = mmap(nullptr, total, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
   if (p == MAP_FAILED) return Errno("mapping queue memory");
   SharedMapping mapping(static_cast<SharedQueue*>(p), total);
-  SharedQueue* q = mapping.queue_;
+  SharedQueue* q = mapping.queue_;  // zero-filled: its three locks are unlocked (robust_mutex.h)
 
   SharedHeader& h = q->header;
   h.magic = kSharedMagic;
@@ -138,10 +138,6 @@ absl::StatusOr<SharedMapping> SharedMapping::Create(int fd, const QueueIdentity&
   h.total_bytes = total;
   h.header_crc = HeaderCrc(h);
 
-  for (RobustMutex* mu : {&q->writer.mu, &q->reader.mu, &q->accounts.mu}) {
-    absl::Status s = mu->Init();
-    if (!s.ok()) return s;
-  }
   q->writer.next_seq = 1;
   q->accounts.ledger.read_seq = 1;
   q->reader.read_seq = 1;

@@ -31,7 +31,7 @@ namespace channel {
 namespace internal {
 
 inline constexpr uint64_t kSharedMagic = 0x3130514e41484354;  // "TCHANQ01"
-inline constexpr uint32_t kLayoutVersion = 4;
+inline constexpr uint32_t kLayoutVersion = 5;
 inline constexpr int kMaxSlots = 128;
 inline constexpr size_t kTypeNameBytes = 128;
 inline constexpr size_t kReadChunkBytes = 256 << 10;
