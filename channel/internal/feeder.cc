@@ -1,5 +1,7 @@
 #include "channel/internal/feeder.h"
 
+#include <sched.h>
+
 #include <algorithm>
 #include <cstring>
 #include <new>
@@ -101,6 +103,10 @@ void Feeder::FlushBeforeWait() {
 }
 
 void Feeder::Run(std::shared_ptr<void> keepalive) {
+  {
+    const sched_param param{};
+    sched_setscheduler(0, SCHED_BATCH, &param);  // see feeder.h; on failure, the default policy
+  }
   std::unique_lock<std::mutex> lock(mu_);
   for (;;) {
     work_cv_.wait(lock, [this] { return pending_count_ > 0 || closing_ || cancelled_; });
