@@ -11,12 +11,10 @@
 // inputs reach the code behind the size check.
 //
 // Knobs (environment):
-//   QUEUE_FILE_FUZZ_RAW_LOCKS=1  keep the input's bytes in the three robust mutexes. By default
-//     they are replaced by freshly initialised (unlocked) mutexes: the library trusts them (the
-//     one known limit left, see "Known limit" in fuzz/README.md). A lock word naming a thread
-//     that does not exist makes Open block for ever (cold queue -> reaper) or wait its 10 s
-//     bound on the reader lock and fail, or Close wait for ever; a garbage mutex "kind" can make
-//     glibc abort in an assertion.
+//   QUEUE_FILE_FUZZ_RAW_LOCKS=1  keep the input's bytes in the three lock words. By default
+//     they are replaced by those of a fresh queue (unlocked): a word naming a live process is
+//     waited for like a real holder (the one known limit left, see "Known limit" in
+//     fuzz/README.md), which blocks Open for ever on a cold queue.
 //   QUEUE_FILE_FUZZ_VERBOSE=1  print what Open returned and how many items were read.
 //   QUEUE_FILE_FUZZ_REQUIRE_OPEN=1  fail at exit unless some input opened and yielded an item
 //     (set by the replay test: the seeds are raw layout bytes, and a layout change makes them
@@ -58,7 +56,7 @@ Env& GetEnv();
 
 struct Env {
   std::string dir;
-  // Offsets and initialised bytes of the three robust mutexes in a SharedQueue.
+  // Offsets and initial bytes of the three locks in a SharedQueue.
   size_t lock_offset[3];
   std::string lock_bytes[3];
   bool raw_locks;

@@ -1,9 +1,9 @@
 // Accounts: the queue's counters (qsize, JoinableQueue's unfinished count, the reader's expected
 // seq, loss statistics) and each putting process's slot counters, changed as one crash-atomic step.
 //
-// Protocol (an undo journal under a robust mutex): Transact copies the ledger and the touched
+// Protocol (an undo journal under a RobustMutex): Transact copies the ledger and the touched
 // slot's counters into the journal, raises journal_active, applies the change, lowers it. A process
-// killed in between leaves journal_active raised; the next locker gets EOWNERDEAD and restores the
+// killed in between leaves journal_active raised; the next locker gets kOwnerDied and restores the
 // journal, so a change is either wholly applied or not at all.
 //
 // Plain takes bypass the lock. Taking the item with exactly the expected seq changes nothing but

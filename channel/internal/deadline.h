@@ -45,11 +45,6 @@ class Deadline {
     if (never()) return cap_ns;
     return std::clamp<int64_t>(at_ns_ - MonotonicNanos(), 0, cap_ns);
   }
-  // The absolute CLOCK_MONOTONIC time, for pthread_mutex_clocklock.
-  timespec AbsTimespec() const {
-    return timespec{static_cast<time_t>(at_ns_ / 1000000000),
-                    static_cast<long>(at_ns_ % 1000000000)};
-  }
 
  private:
   explicit Deadline(int64_t at_ns) : at_ns_(at_ns) {}

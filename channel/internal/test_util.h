@@ -302,7 +302,7 @@ inline pid_t SpawnProgram(const std::string& path, std::vector<std::string> args
 }
 
 // Leaves `mu` in the state a holder killed inside its critical section leaves: a forked child
-// locks it and exits without unlocking (the kernel marks it owner-died). True on success.
+// locks it and exits without unlocking (its word then names a dead process). True on success.
 inline bool MakeOwnerDead(internal::RobustMutex* mu) {
   const pid_t pid = ForkChild([mu] {
     absl::StatusOr<internal::RobustMutex::Acquired> r = mu->Lock(internal::Deadline::Never());
