@@ -9,8 +9,9 @@
 // Plain takes bypass the lock. Taking the item with exactly the expected seq changes nothing but
 // "one item fewer, next seq + 1", so the reader commits it with one store to ReaderState::read_seq
 // under the reader lock it holds anyway (PipeReader::Deliver); the ledger's items and read_seq
-// lag behind by the takes in [ledger.read_seq, reader.read_seq). Every transaction first folds
-// those in (its change sees, and commits, the up-to-date ledger), and every reader of the ledger
+// lag behind by the takes in [ledger.read_seq, reader.read_seq). Transactions fold those in
+// first (the change sees, and commits, the up-to-date ledger) — except Put's reservation, which
+// does only when the queue looks full (TransactFoldingLazily) — and every reader of the ledger
 // subtracts them. The reader's read_seq only grows, and a fold only raises ledger.read_seq to a
 // value reader.read_seq had, so the lag is never negative and a fold that raced with further
 // takes just leaves those for the next one. The producer and the consumer of an item each take
@@ -55,21 +56,18 @@ class Accounts {
   template <typename Change>
   absl::Status Transact(const Deadline& deadline, int slot, Change&& change,
                         bool* committed = nullptr) {
-    RobustLock lock;
-    absl::Status s = lock.Acquire(&q_->accounts.mu, deadline, [this] { Repair(); });
-    if (!s.ok()) return s;
-    Ledger ledger = q_->accounts.ledger;
-    FoldLockFree(&ledger);
-    SlotCounters counters;
-    SlotCounters* counters_ptr = nullptr;
-    if (slot >= 0) {
-      counters = {q_->slots[slot].unsent, q_->slots[slot].sent_through};
-      counters_ptr = &counters;
-    }
-    const bool apply = change(ledger, counters_ptr);
-    if (apply) Commit(ledger, slot, counters);
-    if (committed != nullptr) *committed = apply;
-    return absl::OkStatus();
+    return Run(deadline, slot, /*fold_lazily=*/false, change, committed);
+  }
+
+  // Transact for changes that only add to items and unfinished (Put's reservation): `change`
+  // first sees the ledger without the lock-free takes and TaskDones folded in, whose items and
+  // unfinished are then too high, never too low; only if it refuses that ledger (the queue looks
+  // full) is it run again on the folded one. Folding reads the consumers' words (their read_seq,
+  // tasks_done), so a Put that does not need them leaves their cache lines alone.
+  template <typename Change>
+  absl::Status TransactFoldingLazily(const Deadline& deadline, int slot, Change&& change,
+                                     bool* committed) {
+    return Run(deadline, slot, /*fold_lazily=*/true, change, committed);
   }
 
   // JoinableQueue's task_done(): one less unfinished item, or kOutOfRange if none is left; on
@@ -99,6 +97,25 @@ class Accounts {
   // corrupted queue file could hold more).
   uint64_t TakenTo() const {
     return std::min(LoadRelaxed(q_->reader.read_seq), LoadRelaxed(q_->writer.next_seq));
+  }
+  template <typename Change>
+  absl::Status Run(const Deadline& deadline, int slot, bool fold_lazily, Change& change,
+                   bool* committed) {
+    RobustLock lock;
+    absl::Status s = lock.Acquire(&q_->accounts.mu, deadline, [this] { Repair(); });
+    if (!s.ok()) return s;
+    Ledger ledger;
+    SlotCounters counters;
+    auto attempt = [&](bool fold) {
+      ledger = q_->accounts.ledger;
+      if (fold) FoldLockFree(&ledger);
+      if (slot >= 0) counters = {q_->slots[slot].unsent, q_->slots[slot].sent_through};
+      return change(ledger, slot >= 0 ? &counters : nullptr);
+    };
+    const bool apply = (fold_lazily && attempt(/*fold=*/false)) || attempt(/*fold=*/true);
+    if (apply) Commit(ledger, slot, counters);
+    if (committed != nullptr) *committed = apply;
+    return absl::OkStatus();
   }
   void FoldLockFree(Ledger* ledger) const;
   void Commit(const Ledger& ledger, int slot, const SlotCounters& counters);

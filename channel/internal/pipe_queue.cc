@@ -91,6 +91,10 @@ PipeQueue::~PipeQueue() {
 template <typename Attempt>
 std::optional<absl::Status> PipeQueue::WaitFor(SharedEvent* event, const Deadline& deadline,
                                                Attempt attempt) {
+  // The first attempt goes without a snapshot: reading the event's counter pulls the cache line
+  // the other side bumps on every Get or write, and most attempts succeed at once.
+  if (std::optional<absl::Status> done = attempt()) return done;
+  if (deadline.expired()) return std::nullopt;
   for (;;) {
     const uint32_t snapshot = event->Snapshot();
     if (std::optional<absl::Status> done = attempt()) return done;
@@ -156,7 +160,7 @@ absl::Status PipeQueue::Reserve(int slot, const Deadline& deadline) {
       WaitFor(&q_->space_free.event, deadline, [&]() -> std::optional<absl::Status> {
         if (closed_) return ClosedError();
         bool reserved = false;
-        absl::Status locked = accounts_.Transact(
+        absl::Status locked = accounts_.TransactFoldingLazily(
             deadline, slot,
             [maxsize](Ledger& l, SlotCounters* c) {
               if (maxsize > 0 && l.items >= maxsize) return false;

@@ -84,6 +84,9 @@ struct alignas(64) WriterState {
 };
 
 // Counters that must change together, kept exact across crashes by AccountsState's journal.
+// items and unfinished change on every Put; the fields after them change only when lock-free
+// takes and TaskDones are folded in or items are lost. AccountsState puts them on different cache
+// lines, so that a reader's lock-free read of read_seq does not miss after every Put.
 struct Ledger {
   // qsize, once the plain takes that ReaderState::read_seq is ahead by are subtracted
   // (accounts.h): reserved by Put, released when a reader takes or loses the item.
@@ -100,17 +103,25 @@ struct Ledger {
   uint64_t tasks_folded;    // SharedQueue::tasks_done as far as `unfinished` includes it
 };
 
-// Guarded by `mu` (the accounts lock); see accounts.h for the journal protocol.
+// Guarded by `mu` (the accounts lock); see accounts.h for the journal protocol. Laid out by hand:
+// the first cache line holds what every Put's transaction writes (the lock, the journal's small
+// fields, `commits`, ledger.items and ledger.unfinished), the second the rest of the ledger
+// (static_asserts below).
 struct alignas(64) AccountsState {
   RobustMutex mu;
-  Ledger ledger;
   uint64_t commits;  // transactions committed or undone: lets lock-free readers see a torn read
   uint32_t journal_active;
   int32_t journal_slot;  // -1: no slot touched
-  Ledger journal_ledger;
   int64_t journal_slot_unsent;
   uint64_t journal_slot_sent_through;
+  uint64_t padding;  // puts ledger.read_seq at the start of the second line
+  Ledger ledger;
+  alignas(64) Ledger journal_ledger;  // written by every transaction: off the ledger's lines
 };
+static_assert(offsetof(AccountsState, ledger) + offsetof(Ledger, read_seq) == 64,
+              "ledger.read_seq starts the second cache line");
+static_assert(offsetof(AccountsState, ledger) + sizeof(Ledger) <= 128,
+              "the ledger ends within the second cache line");
 
 // Guarded by `mu` (the reader lock): the staging area holds bytes read from the pipe and not yet
 // consumed, [head, tail). See pipe_reader.h.
@@ -121,15 +132,16 @@ struct alignas(64) ReaderState {
   uint32_t journal_active;  // (head, tail) are being changed; journal_* hold the old values
   uint32_t reading;         // a read(2) into staging at read_at is in flight
   uint64_t taking_seq;      // an item being taken; nonzero until the Get owns it
-  // The next item seq a reader expects, as advanced by plain takes (an item with exactly the
-  // expected seq): one store commits such a take, without the accounts lock. Every seq in
-  // [ledger.read_seq, read_seq) was taken that way and is still counted in ledger.items until
-  // the next accounts transaction folds it in (accounts.h).
-  uint64_t read_seq;
   uint64_t journal_head;
   uint64_t journal_tail;
   uint64_t read_at;
   uint64_t read_max;
+  // The next item seq a reader expects, as advanced by plain takes (an item with exactly the
+  // expected seq): one store commits such a take, without the accounts lock. Every seq in
+  // [ledger.read_seq, read_seq) was taken that way and is still counted in ledger.items until
+  // the next accounts transaction folds it in (accounts.h). On a cache line of its own: other
+  // processes read it (folds, qsize), which should not disturb the lock and cursors.
+  alignas(64) uint64_t read_seq;
 };
 
 // One per process (and handle) that puts: what it has reserved and not yet written.
