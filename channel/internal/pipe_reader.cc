@@ -40,6 +40,7 @@ void CountResync(Accounts& accounts) {
 }  // namespace
 
 absl::StatusOr<bool> PipeReader::TryTake(const Deadline& deadline, Payload* out) {
+  out->Reserve(kSmallPayloadBytes);  // outside the lock: Deliver then only copies (payload.h)
   RobustLock lock;
   absl::Status s = lock.Acquire(&q_->reader.mu, deadline, [this] { Repair(); });
   if (!s.ok()) return s;
@@ -148,8 +149,8 @@ bool PipeReader::Pump(Payload* out) {
 void PipeReader::Deliver(const FrameHeader& h, absl::string_view message, Payload* out) {
   ReaderState& r = q_->reader;
   const uint64_t seq = h.seq;
+  out->Reserve(message.size());
   out->bytes = message.size();
-  out->words.reset(new uint64_t[message.size() / 8]);
   memcpy(out->words.get(), message.data(), message.size());
   StoreRelease(r.taking_seq, seq);
   std::atomic_thread_fence(std::memory_order_release);

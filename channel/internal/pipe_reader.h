@@ -38,17 +38,12 @@
 #include "channel/internal/accounts.h"
 #include "channel/internal/deadline.h"
 #include "channel/internal/frame.h"
+#include "channel/internal/payload.h"
 #include "channel/internal/shared_state.h"
 #include "channel/internal/slab.h"
 
 namespace channel {
 namespace internal {
-
-// A received payload: an 8-byte-aligned copy of one frame's Cap'n Proto message.
-struct Payload {
-  std::unique_ptr<uint64_t[]> words;
-  size_t bytes = 0;
-};
 
 class PipeReader {
  public:
