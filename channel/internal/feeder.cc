@@ -103,9 +103,11 @@ void Feeder::FlushBeforeWait() {
 }
 
 void Feeder::Run(std::shared_ptr<void> keepalive) {
-  {
+  // See feeder.h. Only from the default policy: a thread of a real-time program keeps its
+  // policy (as SCHED_BATCH it could starve behind the program's own real-time threads).
+  if (sched_getscheduler(0) == SCHED_OTHER) {
     const sched_param param{};
-    sched_setscheduler(0, SCHED_BATCH, &param);  // see feeder.h; on failure, the default policy
+    sched_setscheduler(0, SCHED_BATCH, &param);  // on failure it stays SCHED_OTHER
   }
   std::unique_lock<std::mutex> lock(mu_);
   for (;;) {

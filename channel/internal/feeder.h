@@ -5,14 +5,15 @@
 // PipeWriter). Frames are contiguous in one reusable buffer, so the hot path allocates nothing
 // once the buffer has grown to the working size.
 //
-// Scheduling: the thread runs as SCHED_BATCH, so waking it never preempts the thread that woke
+// Scheduling: the thread runs as SCHED_BATCH (when the process runs under the default policy;
+// a real-time program's feeder keeps its policy), so waking it never preempts the thread that woke
 // it. Put wakes it when the pending buffer goes from empty to non-empty; under the default policy
 // the scheduler switched to the feeder at once, which wrote that one frame and slept again: two
-// context switches per few messages whenever producers and consumers kept both CPUs busy.
-// As SCHED_BATCH it runs at once on an idle CPU, and otherwise when the producer's slice ends or
-// it blocks, by which time it has a batch to write. The price is latency on a saturated machine
-// only (bounded by the scheduler's slice), and a thread that waited since its previous Put
-// writes its frame itself anyway (PipeWriter::TryWriteNow), so request/response traffic does not pay it.
+// context switches per few messages whenever producers and consumers kept both CPUs busy. As
+// SCHED_BATCH it runs at once on an idle CPU, and otherwise when the producer's slice ends or it
+// blocks, by which time it has a batch to write. The price is latency on a saturated machine only
+// (bounded by the scheduler's slice), and a thread that waited since its previous Put writes its
+// frame itself anyway (PipeWriter::TryWriteNow), so request/response traffic does not pay it.
 //
 // Lifecycle: started by the first Append; Close() lets it finish what is pending and exit;
 // Join() waits for that. Cancel() drops what is pending and stops waiting for the thread (it may

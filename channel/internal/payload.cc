@@ -39,7 +39,8 @@ void PayloadFree::operator()(uint64_t* words) const {
 void Payload::Reserve(size_t want) {
   if (words != nullptr && capacity >= want) return;
   if (want > kSmallPayloadBytes) {
-    words = std::unique_ptr<uint64_t[], PayloadFree>(new uint64_t[(want + 7) / 8], PayloadFree{false});
+    words = std::unique_ptr<uint64_t[], PayloadFree>(new uint64_t[(want + 7) / 8],
+                                                     PayloadFree{false});
     capacity = want;
     return;
   }
