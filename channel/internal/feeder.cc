@@ -15,6 +15,11 @@ namespace channel {
 namespace internal {
 namespace {
 
+// Full batches (feeder.h): 128 small frames are ~14 KiB; in interleaved runs 64 to 256 did about
+// as well as each other and 16 clearly worse (docs/performance.md, round 6).
+constexpr int64_t kSelfWriteFrames = 128;
+constexpr size_t kSelfWriteBytes = 64 << 10;
+
 // A buffer that once held a huge batch is given back rather than kept for ever; below this, it
 // is kept, so steady traffic (even of large messages) never re-faults its buffer.
 constexpr size_t kKeepBufferBytes = 64 << 20;
@@ -80,6 +85,13 @@ void Feeder::Append(int slot, FrameKind kind, size_t payload_bytes,
       return;
     }
   }
+  // A full batch: write it from this thread (feeder.h). Tried once per batch, not on every later
+  // Put, when it cannot be written (the thread is writing, or the pipe has no room).
+  const size_t size = pending_.size();
+  const size_t size_before = size - (kFrameHeaderBytes + payload_bytes);
+  const bool batch_full = pending_count_ % kSelfWriteFrames == 0 ||
+                          size / kSelfWriteBytes != size_before / kSelfWriteBytes;
+  if (batch_full && TryWriteLocked()) return;
   if (!started_) {
     // A thread that exited after an earlier Close() has released mu_ for good: reap it.
     if (thread_.joinable()) thread_.join();
@@ -92,14 +104,19 @@ void Feeder::Append(int slot, FrameKind kind, size_t payload_bytes,
 
 void Feeder::FlushBeforeWait() {
   std::lock_guard<std::mutex> lock(mu_);
+  TryWriteLocked();
+}
+
+bool Feeder::TryWriteLocked() {
   // mu_ keeps the thread from starting a batch meanwhile, so this handle's order is kept.
-  if (pending_count_ == 0 || writing_count_ != 0 || cancelled_) return;
-  if (std::optional<absl::Status> written =
-          writer_->TryWriteBatch(slot_, pending_.data(), pending_.size(), pending_count_)) {
-    if (!written->ok() && error_.ok()) error_ = *written;  // counted lost, as from the thread
-    pending_.Clear();
-    pending_count_ = 0;
-  }
+  if (pending_count_ == 0 || writing_count_ != 0 || cancelled_) return false;
+  std::optional<absl::Status> written =
+      writer_->TryWriteBatch(slot_, pending_.data(), pending_.size(), pending_count_);
+  if (!written.has_value()) return false;
+  if (!written->ok() && error_.ok()) error_ = *written;  // counted lost, as from the thread
+  pending_.Clear();
+  pending_count_ = 0;
+  return true;
 }
 
 void Feeder::Run(std::shared_ptr<void> keepalive) {

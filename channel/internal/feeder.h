@@ -15,6 +15,13 @@
 // (bounded by the scheduler's slice), and a thread that waited since its previous Put writes its
 // frame itself anyway (PipeWriter::TryWriteNow), so request/response traffic does not pay it.
 //
+// Full batches: a Put that brings the pending buffer to a multiple of kSelfWriteFrames frames or
+// past a multiple of kSelfWriteBytes writes the batch itself, if the thread is not writing and
+// that cannot block (as FlushBeforeWait). A streaming producer then rarely hands anything to the
+// thread: the hand-off moved the buffer's cache lines and the mutex's between two CPUs for every
+// batch (the first store into a line the other CPU last read costs ~400 ns on a VM whose vCPUs are
+// far apart), and the thread could not run before the producer's slice ended anyway.
+//
 // Lifecycle: started by the first Append; Close() lets it finish what is pending and exit;
 // Join() waits for that. Cancel() drops what is pending and stops waiting for the thread (it may
 // be blocked on a full pipe; it keeps its owner alive through the keepalive it was started with).
@@ -100,6 +107,9 @@ class Feeder {
 
  private:
   void Run(std::shared_ptr<void> keepalive);
+  // With mu_ held: writes what is pending from the calling thread if the thread is not writing
+  // and that cannot block (PipeWriter::TryWriteBatch). True if it did.
+  bool TryWriteLocked();
 
   PipeWriter* const writer_;
   mutable std::mutex mu_;
