@@ -1,14 +1,15 @@
 // RobustMutex: a lock in shared memory that survives its holder's process being killed.
 //
 // The lock word names its holder: the holding process's pid and the low 32 bits of its kernel
-// start time (so that a recycled pid is not taken for the holder). A waiter that has waited
-// kProbeAfter for the same holder checks whether that process still lives (process_registry.h);
-// if not, it takes the lock over and is told so (Acquired::kOwnerDied), and must repair the state
-// the lock protects before releasing it. A repairer killed in turn leaves its own dead name in the
-// word, so the next locker repairs again: repairs must be idempotent. Every lock in a queue's
-// shared memory is one of these, and every critical section is written so that its state can be
-// repaired from a journal (see accounts.h and pipe_reader.h): that is what makes "no deadlock, no
-// torn state after a SIGKILL" true.
+// start time (so that a recycled pid is not taken for the holder). A waiter that has waited 1 ms
+// for the same holder (then every 10 ms) checks whether that process still lives
+// (process_registry.h; a zombie counts as dead); if not, it takes the lock over with one CAS and
+// is told so (Acquired::kOwnerDied), and must repair the state the lock protects before releasing
+// it. A repairer killed in turn leaves its own dead name in the word, so the next locker repairs
+// again: repairs must be idempotent. Every lock in a queue's shared memory is one of these, and
+// every critical section is written so that its state can be repaired from a journal (see
+// accounts.h and pipe_reader.h): that is what makes "no deadlock, no torn state after a SIGKILL"
+// true.
 //
 // Why not a robust pthread mutex (what this was until layout version 5): glibc's robust lock and
 // unlock walk the thread's robust list, ~90 instructions each, and it never spins, so a lock held
