@@ -92,7 +92,11 @@ absl::StatusOr<RobustMutex::Acquired> RobustMutex::Lock(const Deadline& deadline
       probed = true;
       probe_at = now + kWaitSliceNs;
       if (name != self && !HolderAlive(name)) {
-        if (TakeOver(seen, self)) return Acquired::kOwnerDied;
+        // Take it over marked contended: whoever else waited for the dead holder may be asleep.
+        if (word_.compare_exchange_strong(seen, self | kContended, std::memory_order_acquire,
+                                          std::memory_order_relaxed)) {
+          return Acquired::kOwnerDied;
+        }
         continue;
       }
     }
@@ -106,12 +110,6 @@ absl::StatusOr<RobustMutex::Acquired> RobustMutex::Lock(const Deadline& deadline
     FutexWaitLow32(&word_, static_cast<uint32_t>(seen),
                    std::min(deadline.RemainingNanos(), probe_at - now));
   }
-}
-
-bool RobustMutex::TakeOver(uint64_t seen, uint64_t self) {
-  // Contended: whoever else waited for the dead holder may be asleep.
-  return word_.compare_exchange_strong(seen, self | kContended, std::memory_order_acquire,
-                                       std::memory_order_relaxed);
 }
 
 absl::StatusOr<RobustMutex::Acquired> RobustMutex::TryLock() {

@@ -58,10 +58,6 @@ class RobustMutex {
   static uint64_t SelfName();
 
  private:
-  // Takes the lock from a dead holder named by `seen` (the word's value); false if the word
-  // changed meanwhile.
-  bool TakeOver(uint64_t seen, uint64_t self);
-
   std::atomic<uint64_t> word_;  // 0: free
 };
 
