@@ -24,6 +24,7 @@ void Publish(Ledger& dst, const Ledger& src) {
   store(dst.torn_writes, src.torn_writes);
   store(dst.dead_processes, src.dead_processes);
   store(dst.tasks_folded, src.tasks_folded);
+  store(dst.seqs_lost, src.seqs_lost);
 }
 
 }  // namespace
@@ -69,14 +70,25 @@ void Accounts::FoldLockFree(Ledger* ledger) const {
   ledger->tasks_folded = std::max(ledger->tasks_folded, done);
 }
 
-absl::Status Accounts::TaskDone(int64_t* remaining) {
+uint64_t Accounts::SeqsKeptBelow(uint64_t seq) const {
+  const uint64_t lost = LoadRelaxed(q_->accounts.ledger.seqs_lost);
+  return seq > lost + 1 ? seq - 1 - lost : 0;
+}
+
+absl::Status Accounts::TaskDone(bool* maybe_finished) {
   for (;;) {
     uint64_t done = LoadRelaxed(q_->tasks_done);
-    const int64_t left = unfinished();  // counts `done`, or a later value the CAS then refuses
-    if (left <= 0) return absl::OutOfRangeError("task_done() called too many times");
+    // Fewer tasks done than items delivered decides it without `unfinished`, on the line every Put
+    // writes. The exact count (which includes `done`, or a later value the CAS then refuses)
+    // decides the rest, e.g. a TaskDone for an item not taken yet.
+    if (done >= SeqsKeptBelow(LoadRelaxed(q_->reader.read_seq)) && unfinished() <= 0) {
+      return absl::OutOfRangeError("task_done() called too many times");
+    }
     if (__atomic_compare_exchange_n(&q_->tasks_done, &done, done + 1, /*weak=*/false,
                                     __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)) {
-      *remaining = left - 1;
+      // Items handed a seq and neither lost nor done are unfinished. Read after the CAS: a loss
+      // counted later signals all_done itself, once this call's count is visible.
+      *maybe_finished = done + 1 >= SeqsKeptBelow(LoadRelaxed(q_->writer.next_seq));
       return absl::OkStatus();
     }
   }
@@ -145,6 +157,7 @@ Ledger Accounts::Snapshot() const {
     out.torn_writes = LoadRelaxed(l.torn_writes);
     out.dead_processes = LoadRelaxed(l.dead_processes);
     out.tasks_folded = LoadRelaxed(l.tasks_folded);
+    out.seqs_lost = LoadRelaxed(l.seqs_lost);
     FoldLockFree(&out);
     return out;
   });

@@ -18,7 +18,11 @@
 // one robust lock instead of contending for this one.
 //
 // TaskDone works the same way: a CAS on SharedQueue::tasks_done, folded into ledger.unfinished
-// by the next transaction (ledger.tasks_folded records how far) and subtracted by readers.
+// by the next transaction (ledger.tasks_folded records how far) and subtracted by readers. It
+// need not read `unfinished` (on the line every Put writes) while fewer tasks are done than items
+// were delivered: ReaderState::read_seq less ledger.seqs_lost bounds the deliveries from below,
+// and the writer's next_seq less seqs_lost bounds from below the items put and not lost, so
+// whether the count may have reached zero (and Join needs waking) is known without it too.
 //
 // Lock-free readers (qsize(), empty(), stats) see a consistent ledger through `commits`, which
 // every commit and every undo bumps, as with a seqlock.
@@ -70,12 +74,13 @@ class Accounts {
     return Run(deadline, slot, /*fold_lazily=*/true, change, committed);
   }
 
-  // JoinableQueue's task_done(): one less unfinished item, or kOutOfRange if none is left; on
-  // success *remaining is the count this call left behind. Lock-free (see above). Exact unless it
-  // races with a transaction counting undelivered items lost: a call that was one too many may
-  // then pass, leaving unfinished at -1 (only a program calling TaskDone more often than Get
-  // returned items can get there).
-  absl::Status TaskDone(int64_t* remaining);
+  // JoinableQueue's task_done(): one less unfinished item, or kOutOfRange if none is left. On
+  // success *maybe_finished is false if items certainly remain unfinished, true if the count may
+  // have reached zero (the caller then reads unfinished() before waking Join). Lock-free (see
+  // above). Exact unless it races with a transaction counting undelivered items lost: a call that
+  // was one too many may then pass, leaving unfinished at -1 (only a program calling TaskDone
+  // more often than Get returned items can get there).
+  absl::Status TaskDone(bool* maybe_finished);
 
   // Lock-free reads, plain takes and TaskDones included. They fall back to the lock (waiting as
   // long as it takes) when a transaction stays in flight, e.g. because its process died in it.
@@ -117,6 +122,10 @@ class Accounts {
     if (committed != nullptr) *committed = apply;
     return absl::OkStatus();
   }
+  // Seqs below `seq` that were not lost: every one was delivered by a Get if `seq` is a read_seq,
+  // and is delivered or still unfinished if it is the writer's next_seq. Read after `seq`, so
+  // losses among those seqs (counted before the read_seq passed them) are included.
+  uint64_t SeqsKeptBelow(uint64_t seq) const;
   void FoldLockFree(Ledger* ledger) const;
   void Commit(const Ledger& ledger, int slot, const SlotCounters& counters);
   void Repair();

@@ -7,6 +7,8 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
+#include <future>
 #include <random>
 #include <thread>
 #include <vector>
@@ -28,8 +30,8 @@ using ::channel::testing::WriteValue;
 using AccountsTest = ::channel::testing::SharedQueueTest;
 
 absl::Status TaskDone(Accounts& a) {
-  int64_t remaining;
-  return a.TaskDone(&remaining);
+  bool maybe_finished;
+  return a.TaskDone(&maybe_finished);
 }
 
 // Expects every counter of the ledger `l`, in declaration order.
@@ -325,11 +327,13 @@ TEST_F(AccountsTest, TaskDonesAreCountedLockFreeAndFoldedIntoUnfinished) {
                  l.unfinished += 2;
                  return true;
                }).ok());
-  int64_t remaining = -1;
-  EXPECT_TRUE(a.TaskDone(&remaining).ok());
-  EXPECT_EQ(remaining, 1);
-  EXPECT_TRUE(a.TaskDone(&remaining).ok());
-  EXPECT_EQ(remaining, 0);
+  // Nothing was delivered or even handed a seq: only the exact count allows these, and it cannot
+  // tell "some left" from the seqs.
+  bool maybe_finished = false;
+  EXPECT_TRUE(a.TaskDone(&maybe_finished).ok());
+  EXPECT_TRUE(maybe_finished);
+  EXPECT_TRUE(a.TaskDone(&maybe_finished).ok());
+  EXPECT_TRUE(maybe_finished);
   EXPECT_EQ(TaskDone(a).code(), absl::StatusCode::kOutOfRange);
   EXPECT_EQ(a.unfinished(), 0);
   EXPECT_EQ(q_->accounts.ledger.unfinished, 2) << "the ledger itself lags";
@@ -344,16 +348,60 @@ TEST_F(AccountsTest, TaskDonesAreCountedLockFreeAndFoldedIntoUnfinished) {
   EXPECT_EQ(a.unfinished(), 0);
 }
 
+TEST_F(AccountsTest, TaskDonesForDeliveredItemsDoNotReadUnfinished) {
+  // Seqs 1..4 were handed out: 1 and 3 delivered, 2 lost (a torn frame, counted in seqs_lost),
+  // 4 still queued. So read_seq is 4 and next_seq 5.
+  Accounts a(q_);
+  ASSERT_TRUE(a.Transact(Deadline::Never(), -1, [](Ledger& l, SlotCounters*) {
+                 l.items = 1;
+                 l.unfinished = 3;
+                 l.items_lost = 1;
+                 l.seqs_lost = 1;
+                 return true;
+               }).ok());
+  q_->writer.next_seq = 5;
+  q_->reader.read_seq = 4;
+  // A transaction in flight, as if its process were slow: unfinished() cannot be read until the
+  // lock is released. Two TaskDones, one per delivered item, must not need it.
+  ASSERT_TRUE(q_->accounts.mu.Lock(Deadline::Never()).ok());
+  q_->accounts.journal_active = 1;
+  std::future<std::vector<bool>> done = std::async(std::launch::async, [&a] {
+    std::vector<bool> maybe_finished;
+    for (int i = 0; i < 2; ++i) {
+      bool m = true;
+      if (!a.TaskDone(&m).ok()) return std::vector<bool>{};
+      maybe_finished.push_back(m);
+    }
+    return maybe_finished;
+  });
+  const bool returned = done.wait_for(std::chrono::seconds(30)) == std::future_status::ready;
+  q_->accounts.journal_active = 0;
+  q_->accounts.mu.Unlock();
+  ASSERT_TRUE(returned) << "TaskDone for a delivered item waited for the accounts lock";
+  EXPECT_EQ(done.get(), (std::vector<bool>{false, false}))
+      << "seq 4 is neither lost nor done: the count cannot have reached zero";
+  // The third is for the item not delivered yet: only the exact count allows it.
+  bool maybe_finished = false;
+  EXPECT_TRUE(a.TaskDone(&maybe_finished).ok());
+  EXPECT_TRUE(maybe_finished);
+  EXPECT_EQ(a.unfinished(), 0);
+  EXPECT_EQ(TaskDone(a).code(), absl::StatusCode::kOutOfRange);
+}
+
 TEST_F(AccountsTest, ConcurrentTaskDonesWhileTransactionsFoldAreExact) {
   // Four processes mark 5,000 items done each, while a fifth keeps transacting (each of its
   // transactions folds whatever TaskDones have happened). Exactly 20,000 succeed; then none.
+  // Half the items were delivered already, so the calls mix both ways TaskDone decides.
   constexpr int kDoers = 4;
   constexpr int kEach = 5000;
   Accounts a(q_);
   ASSERT_TRUE(a.Transact(Deadline::Never(), -1, [](Ledger& l, SlotCounters*) {
+                 l.items = kDoers * kEach;
                  l.unfinished = kDoers * kEach;
                  return true;
                }).ok());
+  q_->writer.next_seq = kDoers * kEach + 1;
+  q_->reader.read_seq = kDoers * kEach / 2 + 1;
   SharedQueue* q = q_;
   const pid_t folder = ForkChild([q] {
     Accounts a(q);

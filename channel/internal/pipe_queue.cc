@@ -231,10 +231,10 @@ absl::Status PipeQueue::JoinThread() {
 }
 
 absl::Status PipeQueue::TaskDone() {
-  int64_t remaining = 0;
-  absl::Status s = accounts_.TaskDone(&remaining);
+  bool maybe_finished = false;
+  absl::Status s = accounts_.TaskDone(&maybe_finished);
   if (!s.ok()) return s;
-  if (remaining <= 0) q_->all_done.event.Signal();
+  if (maybe_finished && accounts_.unfinished() <= 0) q_->all_done.event.Signal();
   return absl::OkStatus();
 }
 

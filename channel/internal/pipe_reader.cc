@@ -166,6 +166,7 @@ void PipeReader::Deliver(const FrameHeader& h, absl::string_view message, Payloa
                     l.items -= 1 + static_cast<int64_t>(gap);
                     l.unfinished -= static_cast<int64_t>(gap);
                     l.items_lost += gap;
+                    l.seqs_lost += gap;
                     l.read_seq = seq + 1;
                     return true;
                   })
@@ -188,6 +189,7 @@ void PipeReader::ApplyTombstone(uint64_t seq) {
                   l.items -= static_cast<int64_t>(lost);
                   l.unfinished -= static_cast<int64_t>(lost);
                   l.items_lost += lost;
+                  l.seqs_lost += lost;
                   l.read_seq = seq + 1;
                   return true;
                 })
@@ -261,6 +263,7 @@ absl::Status PipeReader::AbsorbTornBatch(uint64_t first, uint64_t last, int slot
                   l.items -= static_cast<int64_t>(lost);
                   l.unfinished -= static_cast<int64_t>(lost);
                   l.items_lost += lost;
+                  l.seqs_lost += lost;
                   l.accounted_through = last;
                   return true;
                 })
@@ -348,6 +351,7 @@ void PipeReader::Repair() {
                     if (l.read_seq <= seq) return false;
                     l.unfinished -= 1;
                     l.items_lost += 1;
+                    l.seqs_lost += 1;
                     return true;
                   })
         .IgnoreError();

@@ -31,7 +31,7 @@ namespace channel {
 namespace internal {
 
 inline constexpr uint64_t kSharedMagic = 0x3130514e41484354;  // "TCHANQ01"
-inline constexpr uint32_t kLayoutVersion = 5;
+inline constexpr uint32_t kLayoutVersion = 6;
 inline constexpr int kMaxSlots = 128;
 inline constexpr size_t kTypeNameBytes = 128;
 inline constexpr size_t kReadChunkBytes = 256 << 10;
@@ -101,6 +101,10 @@ struct Ledger {
   uint64_t torn_writes;     // writer deaths inside the writer lock that were repaired
   uint64_t dead_processes;  // process slots reclaimed from dead processes
   uint64_t tasks_folded;    // SharedQueue::tasks_done as far as `unfinished` includes it
+  // The part of items_lost that had been handed a seq (torn, skipped, or taken by a reader that
+  // died): every seq below a read_seq is an item delivered or one of these, which lets TaskDone
+  // bound the items delivered without the accounts lock's cache line (accounts.h).
+  uint64_t seqs_lost;
 };
 
 // Guarded by `mu` (the accounts lock); see accounts.h for the journal protocol. Laid out by hand:
