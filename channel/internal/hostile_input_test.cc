@@ -159,6 +159,34 @@ TEST_F(NamedQueueFileTest, CorruptReaderCursorsAreResetByTheProcessThatClosesThe
   EXPECT_EQ(*code, 0) << "the process closing a corrupted queue died with " << *code;
 }
 
+// A plain Queue's ledger counts `unfinished` up by one per Put and never down (it has no
+// TaskDone): after 2^48 Puts a named one must still open. A JoinableQueue's count that large is
+// corruption (its TaskDones keep it near the number of items in flight).
+TEST_F(NamedQueueFileTest, PlainQueueOpensAfterMoreThan2To48Puts) {
+  constexpr int64_t kPuts = int64_t{1} << 50;
+  {
+    auto q = Queue<demo::Job>::CreateNamed("q");
+    ASSERT_TRUE(q.ok()) << q.status();
+  }
+  size_t bytes = 0;
+  SharedQueue* shared = MapQueueFile(&bytes);
+  ASSERT_NE(shared, nullptr);
+  shared->accounts.ledger.unfinished = kPuts;
+  munmap(shared, bytes);
+  EXPECT_TRUE(Queue<demo::Job>::Open("q").ok());
+  ASSERT_TRUE(Queue<demo::Job>::Unlink("q").ok());
+
+  {
+    auto q = JoinableQueue<demo::Job>::CreateNamed("q");
+    ASSERT_TRUE(q.ok()) << q.status();
+  }
+  shared = MapQueueFile(&bytes);
+  ASSERT_NE(shared, nullptr);
+  shared->accounts.ledger.unfinished = kPuts;
+  munmap(shared, bytes);
+  EXPECT_EQ(JoinableQueue<demo::Job>::Open("q").status().code(), absl::StatusCode::kDataLoss);
+}
+
 // ---------------------------------------------------------------------------------------------
 // A list of zero-sized elements (List(Void), or structs with no data and no pointers) costs
 // nothing to store but one step per element to iterate: a 40-byte message can claim 2^29 - 1 of
