@@ -97,6 +97,10 @@ void SharedEvent::Signal() {
   seq.fetch_add(1, std::memory_order_seq_cst);
   if (armed.load(std::memory_order_seq_cst) != 0 &&
       armed.exchange(0, std::memory_order_seq_cst) != 0) {
+    // Again, now after the lowering: a waiter whose `armed` this lowered (it may have armed
+    // after the increment above, and then SignalIfArmed callers no longer see it) has its
+    // snapshot invalidated all the same.
+    seq.fetch_add(1, std::memory_order_seq_cst);
     FutexWakeAll(&seq);
   }
 }

@@ -29,13 +29,18 @@ void FutexWakeOneLow32(std::atomic<uint64_t>* word);
 // An event counter in shared memory. A waiter snapshots the counter, checks its condition, and
 // sleeps only if the counter has not moved since the snapshot; Signal() bumps the counter after
 // the condition changed. `armed` says someone may be asleep: a waiter raises it just before
-// sleeping and the first Signal() after that lowers it and issues the one wake-up syscall, so a
-// signal nobody sleeps through costs two atomic operations.
+// sleeping and the first Signal() after that lowers it, bumps the counter once more and issues
+// the one wake-up syscall, so a signal nobody sleeps through costs two atomic operations.
 //
 // Why no wake-up is lost (all operations seq_cst): if Signal's increment comes before the
 // waiter raises `armed`, it also comes after the waiter's snapshot only if the condition changed
 // after the waiter checked it, and then the kernel sees seq != snapshot and does not sleep; if it
 // comes after, Signal sees `armed` and wakes every sleeper.
+//
+// A busy signaller can skip even the increment (SignalIfArmed) when its waiters follow a longer
+// protocol: snapshot, check, Arm(), check again, Wait(). Either the second check sees the change,
+// or the signaller sees `armed` raised; and whoever lowered it since bumped the counter after
+// lowering it, hence after the waiter's snapshot.
 struct SharedEvent {
   std::atomic<uint32_t> seq{0};
   std::atomic<uint32_t> armed{0};
@@ -46,6 +51,24 @@ struct SharedEvent {
   std::atomic<int64_t> spinning_until{0};
 
   void Signal();
+  // Signal() only if a waiter is armed: then the event's cache line is only read. The caller must
+  // have changed the condition before a seq_cst read-modify-write (a lock's release), and every
+  // waiter must check again after Arm(). On x86 that read-modify-write is a locked instruction, a
+  // full barrier, so no fence is needed here (one measured 6% of a 4-to-4 queue's throughput).
+  void SignalIfArmed() {
+#if defined(__x86_64__) || defined(__i386__)
+    std::atomic_signal_fence(std::memory_order_seq_cst);
+#else
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+#endif
+    if (armed.load(std::memory_order_seq_cst) != 0) Signal();
+  }
+  // For waiters on events signalled by SignalIfArmed: raise `armed`, then check the condition
+  // once more before Wait().
+  void Arm() {
+    armed.store(1, std::memory_order_seq_cst);
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+  }
   uint32_t Snapshot() const { return seq.load(std::memory_order_seq_cst); }
   // Returns once Signal() was called since `snapshot` was taken, or timeout_ns (>= 0) passed,
   // or spuriously. If `may_spin`, no other waiter is spinning and the last signal did not come

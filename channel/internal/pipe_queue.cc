@@ -89,7 +89,7 @@ PipeQueue::~PipeQueue() {
 
 template <typename Attempt>
 std::optional<absl::Status> PipeQueue::WaitFor(SharedEvent* event, const Deadline& deadline,
-                                               Attempt attempt) {
+                                               bool signalled_if_armed, Attempt attempt) {
   // The first attempt goes without a snapshot: reading the event's counter pulls the cache line
   // the other side bumps on every Get or write, and most attempts succeed at once.
   if (std::optional<absl::Status> done = attempt()) return done;
@@ -98,6 +98,10 @@ std::optional<absl::Status> PipeQueue::WaitFor(SharedEvent* event, const Deadlin
     const uint32_t snapshot = event->Snapshot();
     if (std::optional<absl::Status> done = attempt()) return done;
     if (deadline.expired()) return std::nullopt;
+    if (signalled_if_armed) {
+      event->Arm();  // then look once more: see SharedEvent::SignalIfArmed
+      if (std::optional<absl::Status> done = attempt()) return done;
+    }
     // Only a Get spins before sleeping. A Put waiting for room (or a Join) waits for consumers
     // to finish items, work that needs the CPU it would spin on: on a saturated machine that
     // spin halved a 4-to-4 JoinableQueue's throughput (docs/performance.md).
@@ -155,25 +159,26 @@ absl::Status PipeQueue::Reserve(int slot, const Deadline& deadline) {
   auto full = [maxsize] {
     return absl::ResourceExhaustedError(absl::StrCat("the queue is full (maxsize ", maxsize, ")"));
   };
+  auto attempt = [&]() -> std::optional<absl::Status> {
+    if (closed_) return ClosedError();
+    bool reserved = false;
+    absl::Status locked = accounts_.TransactFoldingLazily(
+        deadline, slot,
+        [maxsize](Ledger& l, SlotCounters* c) {
+          if (maxsize > 0 && l.items >= maxsize) return false;
+          ++l.items;
+          ++l.unfinished;
+          ++c->unsent;
+          return true;
+        },
+        &reserved);
+    if (!locked.ok()) return full();  // the accounts lock timed out: the deadline passed
+    if (reserved) return absl::OkStatus();
+    feeder_.FlushBeforeWait();  // what consumers need next may be this handle's own frames
+    return std::nullopt;
+  };
   std::optional<absl::Status> s =
-      WaitFor(&q_->space_free.event, deadline, [&]() -> std::optional<absl::Status> {
-        if (closed_) return ClosedError();
-        bool reserved = false;
-        absl::Status locked = accounts_.TransactFoldingLazily(
-            deadline, slot,
-            [maxsize](Ledger& l, SlotCounters* c) {
-              if (maxsize > 0 && l.items >= maxsize) return false;
-              ++l.items;
-              ++l.unfinished;
-              ++c->unsent;
-              return true;
-            },
-            &reserved);
-        if (!locked.ok()) return full();  // the accounts lock timed out: the deadline passed
-        if (reserved) return absl::OkStatus();
-        feeder_.FlushBeforeWait();  // what consumers need next may be this handle's own frames
-        return std::nullopt;
-      });
+      WaitFor(&q_->space_free.event, deadline, /*signalled_if_armed=*/true, attempt);
   return s.has_value() ? *s : full();
 }
 
@@ -181,17 +186,21 @@ absl::StatusOr<Payload> PipeQueue::Get(const Deadline& deadline) {
   if (closed_) return ClosedError();
   auto empty = [] { return absl::UnavailableError("the queue is empty"); };
   Payload payload;
+  auto attempt = [&]() -> std::optional<absl::Status> {
+    if (closed_) return ClosedError();
+    absl::StatusOr<bool> got = reader_.TryTake(deadline, &payload);
+    if (!got.ok()) return empty();  // the reader lock timed out: the deadline has passed
+    if (*got) return absl::OkStatus();
+    return std::nullopt;
+  };
   std::optional<absl::Status> s =
-      WaitFor(&q_->data_ready.event, deadline, [&]() -> std::optional<absl::Status> {
-        if (closed_) return ClosedError();
-        absl::StatusOr<bool> got = reader_.TryTake(deadline, &payload);
-        if (!got.ok()) return empty();  // the reader lock timed out: the deadline has passed
-        if (*got) return absl::OkStatus();
-        return std::nullopt;
-      });
+      WaitFor(&q_->data_ready.event, deadline, /*signalled_if_armed=*/false, attempt);
   if (!s.has_value()) return empty();
   if (!s->ok()) return *s;
-  q_->space_free.event.Signal();  // (the reader signals all_done when it counts a loss)
+  // Only an armed Put can be waiting for this: the take was published by the reader lock's
+  // release, and Reserve's WaitFor looks again after arming. The reader signals all_done itself
+  // when it counts a loss.
+  q_->space_free.event.SignalIfArmed();
   return payload;
 }
 
@@ -239,11 +248,12 @@ absl::Status PipeQueue::TaskDone() {
 }
 
 absl::Status PipeQueue::Join(const Deadline& deadline) {
+  auto attempt = [&]() -> std::optional<absl::Status> {
+    if (accounts_.unfinished() <= 0) return absl::OkStatus();
+    return std::nullopt;
+  };
   std::optional<absl::Status> s =
-      WaitFor(&q_->all_done.event, deadline, [&]() -> std::optional<absl::Status> {
-        if (accounts_.unfinished() <= 0) return absl::OkStatus();
-        return std::nullopt;
-      });
+      WaitFor(&q_->all_done.event, deadline, /*signalled_if_armed=*/false, attempt);
   if (s.has_value()) return *s;
   return absl::DeadlineExceededError(
       absl::StrCat("Join timed out with ", accounts_.unfinished(), " item(s) not yet marked done"));

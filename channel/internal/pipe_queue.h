@@ -3,7 +3,7 @@
 //   Put:  reserve (Accounts: qsize < maxsize, else wait on space_free) -> Feeder buffer
 //         (a large message goes into a slab block, and only its reference to the feeder)
 //   feeder thread: PipeWriter::WriteBatch -> pipe -> signal data_ready
-//   Get:  PipeReader::TryTake (staging in shared memory) -> signal space_free
+//   Get:  PipeReader::TryTake (staging in shared memory) -> signal space_free if a Put waits
 //
 // Waiting is on futex events in shared memory, in slices of at most kReapSlice, so every waiting
 // process also acts as the reaper: it notices dead processes (process_registry.h) and repairs
@@ -94,9 +94,11 @@ class PipeQueue final : public QueueBackend,
   // Calls `attempt` (-> std::optional<absl::Status>, nullopt: not yet) until it returns a status,
   // which WaitFor returns, or the deadline passes (nullopt), sleeping on `event` in between;
   // every sleep is at most kReapSlice, after which this process runs the reaper.
+  // `signalled_if_armed`: the event's busy signaller uses SignalIfArmed, so every sleep is
+  // preceded by Arm() and one more attempt.
   template <typename Attempt>
   std::optional<absl::Status> WaitFor(SharedEvent* event, const Deadline& deadline,
-                                      Attempt attempt);
+                                      bool signalled_if_armed, Attempt attempt);
   // Flushes (or, after CancelJoinThread, drops) what this handle put; frees its slot; runs
   // on_release_. Once per handle.
   void Shutdown();
