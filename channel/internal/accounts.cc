@@ -65,7 +65,7 @@ void Accounts::FoldLockFree(Ledger* ledger) const {
   const uint64_t taken_to = TakenTo();
   ledger->items -= Lag(taken_to, ledger->read_seq);
   ledger->read_seq = std::max(ledger->read_seq, taken_to);
-  const uint64_t done = LoadRelaxed(q_->tasks_done);
+  const uint64_t done = LoadRelaxed(q_->reader.tasks_done);
   ledger->unfinished -= Lag(done, ledger->tasks_folded);
   ledger->tasks_folded = std::max(ledger->tasks_folded, done);
 }
@@ -77,14 +77,14 @@ uint64_t Accounts::SeqsKeptBelow(uint64_t seq) const {
 
 absl::Status Accounts::TaskDone(bool* maybe_finished) {
   for (;;) {
-    uint64_t done = LoadRelaxed(q_->tasks_done);
+    uint64_t done = LoadRelaxed(q_->reader.tasks_done);
     // Fewer tasks done than items delivered decides it without `unfinished`, on the line every Put
     // writes. The exact count (which includes `done`, or a later value the CAS then refuses)
     // decides the rest, e.g. a TaskDone for an item not taken yet.
     if (done >= SeqsKeptBelow(LoadRelaxed(q_->reader.read_seq)) && unfinished() <= 0) {
       return absl::OutOfRangeError("task_done() called too many times");
     }
-    if (__atomic_compare_exchange_n(&q_->tasks_done, &done, done + 1, /*weak=*/false,
+    if (__atomic_compare_exchange_n(&q_->reader.tasks_done, &done, done + 1, /*weak=*/false,
                                     __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)) {
       // Items handed a seq and neither lost nor done are unfinished. Read after the CAS: a loss
       // counted later signals all_done itself, once this call's count is visible.
@@ -127,7 +127,7 @@ int64_t Accounts::unfinished() const {
   const Ledger& l = q_->accounts.ledger;
   return Consistent([&] {
     return LoadRelaxed(l.unfinished) -
-           Lag(LoadRelaxed(q_->tasks_done), LoadRelaxed(l.tasks_folded));
+           Lag(LoadRelaxed(q_->reader.tasks_done), LoadRelaxed(l.tasks_folded));
   });
 }
 

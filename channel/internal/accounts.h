@@ -17,7 +17,7 @@
 // takes just leaves those for the next one. The producer and the consumer of an item each take
 // one robust lock instead of contending for this one.
 //
-// TaskDone works the same way: a CAS on SharedQueue::tasks_done, folded into ledger.unfinished
+// TaskDone works the same way: a CAS on ReaderState::tasks_done, folded into ledger.unfinished
 // by the next transaction (ledger.tasks_folded records how far) and subtracted by readers. It
 // need not read `unfinished` (on the line every Put writes) while fewer tasks are done than items
 // were delivered: ReaderState::read_seq less ledger.seqs_lost bounds the deliveries from below,

@@ -431,7 +431,7 @@ TEST_F(AccountsTest, ConcurrentTaskDonesWhileTransactionsFoldAreExact) {
   ASSERT_NO_FATAL_FAILURE(ExpectExitCode(folder, 0, absl::Seconds(60)));
   EXPECT_EQ(a.unfinished(), 0);
   EXPECT_EQ(TaskDone(a).code(), absl::StatusCode::kOutOfRange);
-  EXPECT_EQ(q_->tasks_done, uint64_t{kDoers * kEach});
+  EXPECT_EQ(q_->reader.tasks_done, uint64_t{kDoers * kEach});
 }
 
 TEST_F(AccountsTest, ConcurrentProcessesTotalIsExact) {

@@ -45,7 +45,7 @@ bool CountersPlausible(const SharedQueue& q) {
   };
   if (!ledger_ok(q.accounts.ledger) || !ledger_ok(q.accounts.journal_ledger) ||
       !count_ok(q.accounts.journal_slot_unsent) || q.reader.read_seq > kMaxSeq ||
-      q.tasks_done > kMaxSeq || q.writer.next_seq > kMaxSeq || q.writer.done_seq > kMaxSeq ||
+      q.reader.tasks_done > kMaxSeq || q.writer.next_seq > kMaxSeq || q.writer.done_seq > kMaxSeq ||
       q.writer.in_write_last > kMaxSeq || q.writer.tombstone_due > kMaxSeq) {
     return false;
   }

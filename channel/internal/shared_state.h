@@ -100,7 +100,7 @@ struct Ledger {
   uint64_t resyncs;         // times a reader skipped garbage to find the next frame
   uint64_t torn_writes;     // writer deaths inside the writer lock that were repaired
   uint64_t dead_processes;  // process slots reclaimed from dead processes
-  uint64_t tasks_folded;    // SharedQueue::tasks_done as far as `unfinished` includes it
+  uint64_t tasks_folded;    // ReaderState::tasks_done as far as `unfinished` includes it
   // The part of items_lost that had been handed a seq (torn, skipped, or taken by a reader that
   // died): every seq below a read_seq is an item delivered or one of these, which lets TaskDone
   // bound the items delivered without the accounts lock's cache line (accounts.h).
@@ -146,6 +146,10 @@ struct alignas(64) ReaderState {
   // the next accounts transaction folds it in (accounts.h). On a cache line of its own: other
   // processes read it (folds, qsize), which should not disturb the lock and cursors.
   alignas(64) uint64_t read_seq;
+  // Not guarded: JoinableQueue's TaskDone calls, counted lock-free (one CAS each), which
+  // transactions fold into ledger.unfinished (accounts.h). Beside read_seq, which the consumer
+  // calling TaskDone wrote in its Get just before and TaskDone reads: one line between them.
+  uint64_t tasks_done;
 };
 
 // One per process (and handle) that puts: what it has reserved and not yet written.
@@ -177,9 +181,6 @@ struct SharedQueue {
   PaddedEvent data_ready;  // signalled after frames reach the pipe, and by Close()
   PaddedEvent space_free;  // signalled when items leave the queue
   PaddedEvent all_done;    // signalled when `unfinished` reaches zero
-  // TaskDone calls, counted lock-free (one CAS each); transactions fold them into
-  // ledger.unfinished (accounts.h).
-  alignas(64) uint64_t tasks_done;
   alignas(64) std::atomic<int64_t> last_reap_ns;
   ProcessSlot slots[kMaxSlots];
   AttachedProcess attached[kMaxSlots];  // named queues: who has it open (named_store.h)
