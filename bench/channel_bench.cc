@@ -4,6 +4,7 @@
 //   ./bazelw run -c opt //bench:channel_bench -- --quick           # smoke run, well under 1 min
 //   ./bazelw run -c opt //bench:channel_bench -- --json=/tmp/r.json
 //   ... -- --scenarios=S1,S3 --systems=typed_channel,bare_pipe --reps=5
+//   ... -- --scenarios=S4 --systems=typed_channel,zeromq --s4_messages=4000000 --reps=9
 //
 // Scenarios S1..S5 and their parameters: scenarios.h. Systems: typed_channel
 // (typed_channel_runner.cc) and the baselines bare_pipe / bare_pipe_batched (pipe_baseline.cc),
@@ -47,6 +48,9 @@ ABSL_FLAG(std::string, s3_pin, "none",
           "hop, a cross-CPU wake-up tens of us on a VM), split (client on CPU 0, server on CPU "
           "1), same (both on CPU 0)");
 ABSL_FLAG(int, timeout_s, 0, "time limit of one repetition, seconds (0: 300, or 60 with --quick)");
+ABSL_FLAG(int64_t, s4_messages, 0,
+          "S4's message count (0: 400000, or 40000 with --quick); more messages make a repetition "
+          "long enough for small differences to stand out of the noise");
 ABSL_FLAG(int, budget_s, 0,
           "once the whole run has taken this long, skip what remains (0: 3600, or 600 with "
           "--quick, which CI runs under a 900 s limit)");
@@ -144,6 +148,7 @@ int Main(int argc, char** argv) {
   absl::ParseCommandLine(argc, argv);
   const bool quick = absl::GetFlag(FLAGS_quick);
   Params params = quick ? Params::Quick() : Params::Full();
+  if (absl::GetFlag(FLAGS_s4_messages) > 0) params.s4_messages = absl::GetFlag(FLAGS_s4_messages);
   if (absl::GetFlag(FLAGS_timeout_s) > 0)
     params.run_timeout = absl::Seconds(absl::GetFlag(FLAGS_timeout_s));
   const std::string pin = absl::GetFlag(FLAGS_s3_pin);
