@@ -72,7 +72,7 @@ void Accounts::FoldLockFree(Ledger* ledger) const {
 
 uint64_t Accounts::SeqsKeptBelow(uint64_t seq) const {
   const uint64_t lost = LoadRelaxed(q_->accounts.ledger.seqs_lost);
-  return seq > lost + 1 ? seq - 1 - lost : 0;
+  return seq > lost && seq - lost > 1 ? seq - 1 - lost : 0;  // no wrap, whatever the file says
 }
 
 absl::Status Accounts::TaskDone(bool* maybe_finished) {
