@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <random>
 #include <atomic>
 #include <set>
 #include <thread>
@@ -270,6 +271,28 @@ TEST(QueueTest, CancelJoinThreadDropsUnwrittenItemsAndUncountsThem) {
   EXPECT_LT(received, kItems);
   EXPECT_EQ(q.qsize(), 0);
   EXPECT_EQ(static_cast<int>(q.stats().items_lost), kItems - received);
+}
+
+TEST(QueueTest, PutsNobodyReadsNeverBlockInTheirOwnWrite) {
+  // An unbounded queue with no consumer: every Put must return at once (its feeder thread may
+  // block on the full pipe, Put must not). Small messages of varying sizes leave partly filled
+  // pages in the pipe, which once made the pipe refuse a write that FIONREAD said would fit:
+  // the Put that wrote its batch itself then blocked in write(2) for ever.
+  for (int pattern = 0; pattern < 4; ++pattern) {
+    const pid_t child = channel_test::ForkChild([pattern] {
+      auto q = MakeQueue();
+      std::mt19937 rng(pattern);
+      for (int i = 0; i < 40000; ++i) {
+        const size_t bytes = pattern % 2 == 0 ? 1 + rng() % 200 : 60 + rng() % 8;
+        JobMessage m(i, "", bytes);
+        if (!q.Put(m.builder, absl::Seconds(1)).ok()) return 2;
+      }
+      q.CancelJoinThread();
+      return 0;
+    });
+    EXPECT_EQ(channel_test::WaitChild(child, absl::Seconds(60)), 0)
+        << "pattern " << pattern << ": a Put blocked (-1000: timed out)";
+  }
 }
 
 TEST(QueueTest, LargeMessagesBeyondThePipeBuffer) {

@@ -43,11 +43,23 @@ std::optional<absl::Status> PipeWriter::TryWriteBatch(int slot, char* buf, size_
     return std::nullopt;
   }
   int queued = 0;  // bytes in the pipe: what is written and not yet drained into staging
-  if (ioctl(fd_, FIONREAD, &queued) != 0 || queued < 0 ||
-      static_cast<size_t>(queued) + bytes > pipe_capacity_) {
-    return std::nullopt;
-  }
+  if (ioctl(fd_, FIONREAD, &queued) != 0 || queued < 0) return std::nullopt;
+  if (queued == 0) q_->writer.writes_since_empty = 0;  // an empty pipe holds no pages at all
+  if (!HasPagesFor(static_cast<size_t>(queued), bytes)) return std::nullopt;
   return WriteLocked(slot, buf, bytes, count);
+}
+
+bool PipeWriter::HasPagesFor(size_t queued, size_t bytes) const {
+  // A pipe is a ring of pages, and a write blocks when no page is free, however few bytes the
+  // pipe holds: a write that does not end on a page boundary leaves its last page partly filled,
+  // and the next write fills it only if its own remainder fits. So beside the full pages, each
+  // write since the pipe was last empty may hold one page, and the head page may be partly read.
+  // Bytes alone once let Put block for ever in write(2) on an unbounded queue nobody read yet.
+  static const size_t kPage = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+  const uint64_t pages = pipe_capacity_ / kPage;
+  const uint64_t used = queued / kPage + std::min(q_->writer.writes_since_empty, pages) + 1;
+  const uint64_t needed = (bytes + kPage - 1) / kPage + 1;
+  return used + needed <= pages;
 }
 
 absl::Status PipeWriter::WriteLocked(int slot, char* buf, size_t bytes, int64_t count) {
@@ -91,6 +103,7 @@ absl::Status PipeWriter::WriteLocked(int slot, char* buf, size_t bytes, int64_t 
 absl::Status PipeWriter::WriteAll(const char* data, size_t bytes) {
   while (bytes > 0) {
     const size_t piece = std::min(bytes, pipe_capacity_);
+    ++q_->writer.writes_since_empty;  // before the write: a writer killed in it leaves it high
     const ssize_t n = write(fd_, data, piece);
     if (n < 0) {
       if (errno == EINTR) continue;

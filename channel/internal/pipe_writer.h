@@ -55,8 +55,8 @@ class PipeWriter {
   std::optional<absl::Status> TryWriteNow(int slot, char* frame, size_t bytes);
 
   // Writes `count` frames (as WriteBatch) from the calling thread if that cannot block: the writer
-  // lock is free, no tombstone is due, and the pipe has room for all of them. Returns nullopt,
-  // having done nothing, otherwise.
+  // lock is free, no tombstone is due, and the pipe has free pages for all of them (HasPagesFor).
+  // Returns nullopt, having done nothing, otherwise.
   std::optional<absl::Status> TryWriteBatch(int slot, char* buf, size_t bytes, int64_t count);
 
   // For the reaper: takes the writer lock if it is free within a short bound (repairing it if its
@@ -83,6 +83,9 @@ class PipeWriter {
   absl::Status WriteLocked(int slot, char* buf, size_t bytes, int64_t count);
   // Returns false if it could not be written now (pipe full and !block, or an error).
   bool WriteDueTombstone(bool block);
+  // With the writer lock held and `queued` bytes in the pipe (FIONREAD): whether a write of
+  // `bytes` finds enough free pages not to block.
+  bool HasPagesFor(size_t queued, size_t bytes) const;
   absl::Status WriteAll(const char* data, size_t bytes);
 
   SharedQueue* q_;

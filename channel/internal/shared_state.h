@@ -81,6 +81,9 @@ struct alignas(64) WriterState {
   uint64_t in_write_last;
   int32_t in_write_slot;
   uint64_t tombstone_due;  // nonzero: write a tombstone with this seq before anything else
+  // write(2) calls since the pipe was last seen empty: each may have left a partly filled page
+  // behind, which FIONREAD's byte count does not show (PipeWriter::HasPagesFor).
+  uint64_t writes_since_empty;
 };
 
 // Counters that must change together, kept exact across crashes by AccountsState's journal.
