@@ -79,16 +79,14 @@ void Feeder::Append(int slot, FrameKind kind, size_t payload_bytes,
     // wake-up and a context switch on a queue whose consumers are waiting (pipe_writer.h).
     if (std::optional<absl::Status> written =
             writer_->TryWriteNow(slot, pending_.data(), pending_.size())) {
-      if (!written->ok() && error_.ok()) error_ = *written;  // counted lost, as from the thread
-      pending_.Clear();
-      pending_count_ = 0;
+      WrittenHere(*written);
       return;
     }
   }
   // A full batch: write it from this thread (feeder.h). Tried once per batch, not on every later
   // Put, when it cannot be written (the thread is writing, or the pipe has no room).
   const size_t size = pending_.size();
-  const size_t size_before = size - (kFrameHeaderBytes + payload_bytes);
+  const size_t size_before = size - h.frame_bytes();
   const bool batch_full = pending_count_ % kSelfWriteFrames == 0 ||
                           size / kSelfWriteBytes != size_before / kSelfWriteBytes;
   if (batch_full && TryWriteLocked()) return;
@@ -113,10 +111,14 @@ bool Feeder::TryWriteLocked() {
   std::optional<absl::Status> written =
       writer_->TryWriteBatch(slot_, pending_.data(), pending_.size(), pending_count_);
   if (!written.has_value()) return false;
-  if (!written->ok() && error_.ok()) error_ = *written;  // counted lost, as from the thread
+  WrittenHere(*written);
+  return true;
+}
+
+void Feeder::WrittenHere(const absl::Status& written) {
+  if (!written.ok() && error_.ok()) error_ = written;  // counted lost, as from the thread
   pending_.Clear();
   pending_count_ = 0;
-  return true;
 }
 
 void Feeder::Run(std::shared_ptr<void> keepalive) {

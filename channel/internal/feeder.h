@@ -110,6 +110,8 @@ class Feeder {
   // With mu_ held: writes what is pending from the calling thread if the thread is not writing
   // and that cannot block (PipeWriter::TryWriteBatch). True if it did.
   bool TryWriteLocked();
+  // With mu_ held, after this thread wrote everything pending (`written`: how that went).
+  void WrittenHere(const absl::Status& written);
 
   PipeWriter* const writer_;
   mutable std::mutex mu_;

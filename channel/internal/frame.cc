@@ -50,7 +50,8 @@ absl::StatusOr<FrameHeader> DecodeHeader(const char* in, size_t max_payload_byte
   if (Get<uint32_t>(in, 0) != kFrameMagic) return absl::DataLossError("frame: bad magic");
   if (Get<uint32_t>(in, 28) != Crc32c(in, 28)) return absl::DataLossError("frame: bad header crc");
   if (Get<uint16_t>(in, 6) != kFrameVersion || Get<uint32_t>(in, 24) != 0) {
-    return absl::DataLossError(absl::StrCat("frame: unsupported version ", Get<uint16_t>(in, 6)));
+    return absl::DataLossError(
+        absl::StrCat("frame: unsupported version ", Get<uint16_t>(in, 6)));
   }
   FrameHeader h;
   const uint16_t kind = Get<uint16_t>(in, 4);

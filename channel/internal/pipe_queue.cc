@@ -49,8 +49,8 @@ absl::StatusOr<PipeEnds> MakePipe() {
   return ends;
 }
 
-absl::StatusOr<std::shared_ptr<PipeQueue>> PipeQueue::CreateAnonymous(const QueueIdentity& identity,
-                                                                      const QueueShape& shape) {
+absl::StatusOr<std::shared_ptr<PipeQueue>> PipeQueue::CreateAnonymous(
+    const QueueIdentity& identity, const QueueShape& shape) {
   const int fd = memfd_create("typed_channel", MFD_CLOEXEC);
   if (fd < 0) return absl::ResourceExhaustedError(absl::StrCat("memfd_create: ", strerror(errno)));
   absl::StatusOr<SharedMapping> mapping = SharedMapping::Create(fd, identity, shape);
@@ -63,7 +63,8 @@ absl::StatusOr<std::shared_ptr<PipeQueue>> PipeQueue::CreateAnonymous(const Queu
 
 std::shared_ptr<PipeQueue> PipeQueue::Adopt(SharedMapping mapping, PipeEnds pipe,
                                             std::function<void(PipeQueue&)> on_release) {
-  std::shared_ptr<PipeQueue> queue(new PipeQueue(std::move(mapping), pipe, std::move(on_release)));
+  std::shared_ptr<PipeQueue> queue(
+      new PipeQueue(std::move(mapping), pipe, std::move(on_release)));
   RegisterForExit(queue.get());
   return queue;
 }
@@ -255,8 +256,8 @@ absl::Status PipeQueue::Join(const Deadline& deadline) {
   std::optional<absl::Status> s =
       WaitFor(&q_->all_done.event, deadline, /*signalled_if_armed=*/false, attempt);
   if (s.has_value()) return *s;
-  return absl::DeadlineExceededError(
-      absl::StrCat("Join timed out with ", accounts_.unfinished(), " item(s) not yet marked done"));
+  return absl::DeadlineExceededError(absl::StrCat(
+      "Join timed out with ", accounts_.unfinished(), " item(s) not yet marked done"));
 }
 
 void PipeQueue::Shutdown() {
@@ -330,7 +331,7 @@ void PipeQueue::UnlockForFork() {
 
 void PipeQueue::ForgetAfterFork() {
   feeder_.ForgetAfterFork();  // unlocks the feeder's mutex
-  slot_ = -1;                 // the parent's slot; the child claims its own on its first Put
+  slot_ = -1;  // the parent's slot; the child claims its own on its first Put
   slot_mu_.unlock();
 }
 

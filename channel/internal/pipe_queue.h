@@ -119,7 +119,7 @@ class PipeQueue final : public QueueBackend,
   const bool persistent_;  // a named queue: keeps its items while no process has it open
   std::atomic<bool> closed_{false};
   std::atomic<bool> cancelled_{false};
-  std::mutex slot_mu_;         // guards changes of slot_, and shut_down_
+  std::mutex slot_mu_;  // guards changes of slot_, and shut_down_
   std::atomic<int> slot_{-1};  // read without the lock on every Put
   bool shut_down_ = false;
   bool released_ = false;

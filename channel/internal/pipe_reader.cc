@@ -27,6 +27,14 @@ uint64_t Unaccounted(const Ledger& l, uint64_t end) {
   return end > from ? end - from : 0;
 }
 
+// Counts `n` items lost after they were handed seqs: seqs_lost moves with items_lost, or
+// TaskDone's lock-free bounds (accounts.h) would count those seqs as delivered.
+void LoseHandedOut(Ledger& l, uint64_t n) {
+  l.unfinished -= static_cast<int64_t>(n);
+  l.items_lost += n;
+  l.seqs_lost += n;
+}
+
 void CountResync(Accounts& accounts) {
   accounts
       .Transact(Deadline::Never(), -1,
@@ -164,9 +172,7 @@ void PipeReader::Deliver(const FrameHeader& h, absl::string_view message, Payloa
                   [seq, &gap](Ledger& l, SlotCounters*) {
                     gap = Unaccounted(l, seq);  // items that can never arrive
                     l.items -= 1 + static_cast<int64_t>(gap);
-                    l.unfinished -= static_cast<int64_t>(gap);
-                    l.items_lost += gap;
-                    l.seqs_lost += gap;
+                    LoseHandedOut(l, gap);
                     l.read_seq = seq + 1;
                     return true;
                   })
@@ -187,9 +193,7 @@ void PipeReader::ApplyTombstone(uint64_t seq) {
                   if (seq < l.read_seq) return false;  // nothing left of that batch is missing
                   lost = Unaccounted(l, seq + 1);
                   l.items -= static_cast<int64_t>(lost);
-                  l.unfinished -= static_cast<int64_t>(lost);
-                  l.items_lost += lost;
-                  l.seqs_lost += lost;
+                  LoseHandedOut(l, lost);
                   l.read_seq = seq + 1;
                   return true;
                 })
@@ -261,9 +265,7 @@ absl::Status PipeReader::AbsorbTornBatch(uint64_t first, uint64_t last, int slot
                   }
                   ++l.torn_writes;
                   l.items -= static_cast<int64_t>(lost);
-                  l.unfinished -= static_cast<int64_t>(lost);
-                  l.items_lost += lost;
-                  l.seqs_lost += lost;
+                  LoseHandedOut(l, lost);
                   l.accounted_through = last;
                   return true;
                 })
@@ -349,9 +351,7 @@ void PipeReader::Repair() {
         .Transact(Deadline::Never(), -1,
                   [seq](Ledger& l, SlotCounters*) {
                     if (l.read_seq <= seq) return false;
-                    l.unfinished -= 1;
-                    l.items_lost += 1;
-                    l.seqs_lost += 1;
+                    LoseHandedOut(l, 1);
                     return true;
                   })
         .IgnoreError();
