@@ -20,8 +20,8 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
-#include "channel/internal/deadline.h"
-#include "channel/internal/futex.h"
+#include "channel/internal/core/deadline.h"
+#include "channel/internal/shm/futex.h"
 
 namespace bench {
 

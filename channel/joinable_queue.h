@@ -13,7 +13,7 @@
 #ifndef CHANNEL_JOINABLE_QUEUE_H_
 #define CHANNEL_JOINABLE_QUEUE_H_
 
-#include "channel/internal/queue_base.h"
+#include "channel/internal/core/queue_base.h"
 #include "channel/message.h"
 #include "channel/stats.h"
 #include "channel/status.h"

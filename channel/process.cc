@@ -21,8 +21,8 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "channel/internal/deadline.h"
-#include "channel/internal/exit_hooks.h"
+#include "channel/internal/core/deadline.h"
+#include "channel/internal/core/exit_hooks.h"
 
 namespace channel {
 namespace {

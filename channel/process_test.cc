@@ -19,7 +19,7 @@
 #include <gtest/gtest.h>
 
 #include "channel/channel.h"
-#include "channel/internal/test_util.h"
+#include "channel/internal/testing/test_util.h"
 #include "schema/demo.capnp.h"
 
 namespace channel {

@@ -21,7 +21,7 @@
 #include <string>
 #include <thread>
 
-#include "channel/internal/test_util.h"
+#include "channel/internal/testing/test_util.h"
 #include "channel/process.h"
 
 namespace {

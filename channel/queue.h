@@ -34,7 +34,7 @@
 #ifndef CHANNEL_QUEUE_H_
 #define CHANNEL_QUEUE_H_
 
-#include "channel/internal/queue_base.h"
+#include "channel/internal/core/queue_base.h"
 #include "channel/message.h"
 #include "channel/stats.h"
 #include "channel/status.h"
@@ -42,7 +42,7 @@
 namespace channel {
 
 // struct QueueOptions { int64_t maxsize = 0; size_t max_message_bytes = 64 << 20; } is defined
-// in internal/queue_base.h: maxsize <= 0 means unbounded; a Put of a message whose serialized
+// in internal/core/queue_base.h: maxsize <= 0 means unbounded; a Put of a message whose serialized
 // size exceeds max_message_bytes fails with kInvalidArgument, and readers accept messages up to
 // that size (past capnp's default limits). max_message_bytes must be in [8, 1 GiB].
 

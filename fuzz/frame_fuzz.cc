@@ -14,11 +14,11 @@
 #include <cstdint>
 #include <cstdlib>
 
-#include "channel/internal/accounts.h"
-#include "channel/internal/frame.h"
-#include "channel/internal/pipe_queue.h"
-#include "channel/internal/pipe_reader.h"
-#include "channel/internal/shared_state.h"
+#include "channel/internal/shm/accounts.h"
+#include "channel/internal/wire/frame.h"
+#include "channel/internal/pipe/pipe_queue.h"
+#include "channel/internal/pipe/pipe_reader.h"
+#include "channel/internal/shm/shared_state.h"
 #include "fuzz/fuzz_util.h"
 
 namespace {

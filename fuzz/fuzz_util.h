@@ -11,9 +11,9 @@
 #include <capnp/message.h>
 #include <kj/exception.h>
 
-#include "channel/internal/capnp_codec.h"
-#include "channel/internal/pipe_reader.h"
-#include "channel/internal/shared_state.h"
+#include "channel/internal/wire/capnp_codec.h"
+#include "channel/internal/pipe/pipe_reader.h"
+#include "channel/internal/shm/shared_state.h"
 #include "schema/demo.capnp.h"
 
 namespace channel {

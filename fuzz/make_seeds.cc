@@ -17,11 +17,11 @@
 #include <capnp/message.h>
 
 #include "channel/channel.h"
-#include "channel/internal/capnp_codec.h"
-#include "channel/internal/crc32c.h"
-#include "channel/internal/frame.h"
-#include "channel/internal/shared_state.h"
-#include "channel/internal/slab.h"
+#include "channel/internal/wire/capnp_codec.h"
+#include "channel/internal/wire/crc32c.h"
+#include "channel/internal/wire/frame.h"
+#include "channel/internal/shm/shared_state.h"
+#include "channel/internal/shm/slab.h"
 #include "schema/demo.capnp.h"
 
 namespace {
@@ -191,7 +191,7 @@ std::string SmallLayout(std::string file) {
   return file;
 }
 
-// Adds a slab item (channel/internal/slab.h) to a small-layout queue file: a 40 KiB message in
+// Adds a slab item (channel/internal/shm/slab.h) to a small-layout queue file: a 40 KiB message in
 // block 0, queued with the next seq, and its reference frame at the end of staging. Returns the
 // file's bytes up to the end of that message.
 std::string WithSlabItem(const std::string& file) {

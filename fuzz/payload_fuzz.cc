@@ -5,7 +5,7 @@
 #include <cstdint>
 #include <cstring>
 
-#include "channel/internal/pipe_reader.h"
+#include "channel/internal/pipe/pipe_reader.h"
 #include "fuzz/fuzz_util.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {

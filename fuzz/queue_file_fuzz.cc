@@ -35,8 +35,8 @@
 
 #include "absl/strings/str_format.h"
 #include "channel/channel.h"
-#include "channel/internal/crc32c.h"
-#include "channel/internal/shared_state.h"
+#include "channel/internal/wire/crc32c.h"
+#include "channel/internal/shm/shared_state.h"
 #include "schema/demo.capnp.h"
 
 namespace {

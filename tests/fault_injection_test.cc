@@ -1,5 +1,5 @@
 // Fault injection: producers and consumers under load while a killer SIGKILLs them, at random
-// moments and at the library's named fault points (channel/internal/fault_injection.h), and
+// moments and at the library's named fault points (channel/internal/testing/fault_injection.h), and
 // restarts them. Afterwards every promise of the failure contract is checked against what was
 // put: no torn, spliced or duplicated message; losses bounded and accounted (qsize back to 0,
 // delivered + lost == put, within the kills' own bookkeeping window); the queue still works.

@@ -1,0 +1,53 @@
+// QueueBackend: the transport seam behind Queue<T> and JoinableQueue<T>.
+//
+// The public templates only encode and decode Cap'n Proto messages; everything about moving
+// bytes between processes sits behind this interface, so another transport can implement it
+// without touching the public API. The pipe transport (pipe_queue.h) is the one implementation
+// today. All methods are thread-safe and never throw.
+#ifndef CHANNEL_INTERNAL_CORE_BACKEND_H_
+#define CHANNEL_INTERNAL_CORE_BACKEND_H_
+
+#include <cstddef>
+#include <cstdint>
+
+#include "absl/functional/function_ref.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "channel/internal/core/deadline.h"
+#include "channel/internal/pipe/pipe_reader.h"
+#include "channel/stats.h"
+
+namespace channel {
+namespace internal {
+
+class QueueBackend {
+ public:
+  virtual ~QueueBackend() = default;
+
+  // Reserves room (blocking until `deadline` while full), then has `encode` write exactly
+  // `payload_bytes` bytes (a multiple of 8) of serialized message into the feeder's buffer.
+  virtual absl::Status Put(size_t payload_bytes, absl::FunctionRef<void(char*)> encode,
+                           const Deadline& deadline) = 0;
+  virtual absl::StatusOr<Payload> Get(const Deadline& deadline) = 0;
+
+  virtual int64_t qsize() = 0;
+  virtual int64_t maxsize() const = 0;
+  virtual size_t max_message_bytes() const = 0;
+  virtual QueueStats stats() = 0;
+
+  virtual void Close() = 0;
+  virtual absl::Status JoinThread() = 0;
+  virtual void CancelJoinThread() = 0;
+
+  virtual absl::Status TaskDone() = 0;
+  virtual int64_t unfinished() = 0;
+  virtual absl::Status Join(const Deadline& deadline) = 0;
+
+  // The handle is going away: flush (unless cancelled), then let go of process resources.
+  virtual void Release() = 0;
+};
+
+}  // namespace internal
+}  // namespace channel
+
+#endif  // CHANNEL_INTERNAL_CORE_BACKEND_H_

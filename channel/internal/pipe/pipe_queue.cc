@@ -1,0 +1,398 @@
+#include "channel/internal/pipe/pipe_queue.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <new>
+#include <optional>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "channel/internal/testing/fault_injection.h"
+#include "channel/internal/shm/process_registry.h"
+
+namespace channel {
+namespace internal {
+namespace {
+
+// Longest uninterrupted futex sleep: how often a waiting process looks for dead peers.
+constexpr int64_t kReapSliceNs = 500 * 1000 * 1000;
+// Minimum spacing of reaper runs across all processes on a queue.
+constexpr int64_t kReapIntervalNs = 250 * 1000 * 1000;
+constexpr int kPipeBytes = 1 << 20;
+
+absl::Status ClosedError() {
+  return absl::FailedPreconditionError("the queue handle is closed (Close() was called)");
+}
+
+}  // namespace
+
+size_t EnlargePipe(int fd) {
+  fcntl(fd, F_SETPIPE_SZ, kPipeBytes);  // may be refused (pipe-max-size, per-user limits)
+  const int size = fcntl(fd, F_GETPIPE_SZ);
+  return size > 0 ? static_cast<size_t>(size) : 4096;
+}
+
+absl::StatusOr<PipeEnds> MakePipe() {
+  int fds[2];
+  if (pipe2(fds, O_CLOEXEC) != 0) {
+    return absl::ResourceExhaustedError(absl::StrCat("pipe2: ", strerror(errno)));
+  }
+  PipeEnds ends{fds[0], fds[1], EnlargePipe(fds[1])};
+  fcntl(ends.read_fd, F_SETFL, fcntl(ends.read_fd, F_GETFL) | O_NONBLOCK);
+  return ends;
+}
+
+absl::StatusOr<std::shared_ptr<PipeQueue>> PipeQueue::CreateAnonymous(
+    const QueueIdentity& identity, const QueueShape& shape) {
+  const int fd = memfd_create("typed_channel", MFD_CLOEXEC);
+  if (fd < 0) return absl::ResourceExhaustedError(absl::StrCat("memfd_create: ", strerror(errno)));
+  absl::StatusOr<SharedMapping> mapping = SharedMapping::Create(fd, identity, shape);
+  close(fd);  // the mapping keeps the memory alive, in this process and in forked children
+  if (!mapping.ok()) return mapping.status();
+  absl::StatusOr<PipeEnds> pipe = MakePipe();
+  if (!pipe.ok()) return pipe.status();
+  return Adopt(*std::move(mapping), *pipe, nullptr);
+}
+
+std::shared_ptr<PipeQueue> PipeQueue::Adopt(SharedMapping mapping, PipeEnds pipe,
+                                            std::function<void(PipeQueue&)> on_release) {
+  std::shared_ptr<PipeQueue> queue(
+      new PipeQueue(std::move(mapping), pipe, std::move(on_release)));
+  RegisterForExit(queue.get());
+  return queue;
+}
+
+PipeQueue::PipeQueue(SharedMapping mapping, PipeEnds pipe,
+                     std::function<void(PipeQueue&)> on_release)
+    : mapping_(std::move(mapping)),
+      q_(mapping_.get()),
+      pipe_(pipe),
+      accounts_(q_),
+      reader_(q_, pipe.read_fd),
+      writer_(q_, pipe.write_fd, pipe.capacity, &reader_),
+      feeder_(&writer_),
+      slab_(q_),
+      on_release_(std::move(on_release)),
+      persistent_(q_->header.staging_capacity ==
+                  StagingCapacity(q_->header.max_message_bytes, /*persistent=*/true)) {}
+
+PipeQueue::~PipeQueue() {
+  close(pipe_.read_fd);
+  close(pipe_.write_fd);
+}
+
+template <typename Attempt>
+std::optional<absl::Status> PipeQueue::WaitFor(SharedEvent* event, const Deadline& deadline,
+                                               bool signalled_if_armed, Attempt attempt) {
+  // The first attempt goes without a snapshot: reading the event's counter pulls the cache line
+  // the other side bumps on every Get or write, and most attempts succeed at once.
+  if (std::optional<absl::Status> done = attempt()) return done;
+  if (deadline.expired()) return std::nullopt;
+  for (;;) {
+    const uint32_t snapshot = event->Snapshot();
+    if (std::optional<absl::Status> done = attempt()) return done;
+    if (deadline.expired()) return std::nullopt;
+    if (signalled_if_armed) {
+      event->Arm();  // then look once more: see SharedEvent::SignalIfArmed
+      if (std::optional<absl::Status> done = attempt()) return done;
+    }
+    // Only a Get spins before sleeping. A Put waiting for room (or a Join) waits for consumers
+    // to finish items, work that needs the CPU it would spin on: on a saturated machine that
+    // spin halved a 4-to-4 JoinableQueue's throughput (docs/performance.md).
+    event->Wait(snapshot, deadline.RemainingNanos(kReapSliceNs), event == &q_->data_ready.event);
+    MaybeReap();
+  }
+}
+
+absl::StatusOr<int> PipeQueue::Slot() {
+  const int cached = slot_.load(std::memory_order_acquire);
+  if (cached >= 0) return cached;
+  std::lock_guard<std::mutex> lock(slot_mu_);
+  if (slot_ < 0) {
+    absl::StatusOr<int> slot = ClaimSlot(q_);
+    if (!slot.ok()) {
+      MaybeReap();  // dead processes' slots may be reclaimable
+      slot = ClaimSlot(q_);
+      if (!slot.ok()) return slot.status();
+    }
+    slot_ = *slot;
+  }
+  return slot_;
+}
+
+absl::Status PipeQueue::Put(size_t payload_bytes, absl::FunctionRef<void(char*)> encode,
+                            const Deadline& deadline) {
+  if (closed_) return ClosedError();
+  if (payload_bytes > q_->header.max_message_bytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("message is ", payload_bytes, " bytes serialized; this queue's ",
+                     "max_message_bytes is ", q_->header.max_message_bytes));
+  }
+  absl::StatusOr<int> slot = Slot();
+  if (!slot.ok()) return slot.status();
+  absl::Status reserved = Reserve(*slot, deadline);
+  if (!reserved.ok()) return reserved;
+  CHANNEL_FAULT_POINT("put.reserved");
+  auto keepalive = [this] { return shared_from_this(); };
+  if (slab_.Fits(payload_bytes)) {
+    if (std::optional<uint32_t> block = slab_.Claim(*slot)) {
+      encode(slab_.Data(*block));
+      CHANNEL_FAULT_POINT("put.slab_filled");
+      feeder_.Append(
+          *slot, FrameKind::kSlabItem, kSlabRefBytes,
+          [&](char* ref) { Slab::EncodeRef(*block, payload_bytes, ref); }, keepalive);
+      return absl::OkStatus();
+    }
+  }
+  feeder_.Append(*slot, FrameKind::kItem, payload_bytes, encode, keepalive);
+  return absl::OkStatus();
+}
+
+absl::Status PipeQueue::Reserve(int slot, const Deadline& deadline) {
+  const int64_t maxsize = q_->header.maxsize;
+  auto full = [maxsize] {
+    return absl::ResourceExhaustedError(absl::StrCat("the queue is full (maxsize ", maxsize, ")"));
+  };
+  auto attempt = [&]() -> std::optional<absl::Status> {
+    if (closed_) return ClosedError();
+    bool reserved = false;
+    absl::Status locked = accounts_.TransactFoldingLazily(
+        deadline, slot,
+        [maxsize](Ledger& l, SlotCounters* c) {
+          if (maxsize > 0 && l.items >= maxsize) return false;
+          ++l.items;
+          ++l.unfinished;
+          ++c->unsent;
+          return true;
+        },
+        &reserved);
+    if (!locked.ok()) return full();  // the accounts lock timed out: the deadline passed
+    if (reserved) return absl::OkStatus();
+    feeder_.FlushBeforeWait();  // what consumers need next may be this handle's own frames
+    return std::nullopt;
+  };
+  std::optional<absl::Status> s =
+      WaitFor(&q_->space_free.event, deadline, /*signalled_if_armed=*/true, attempt);
+  return s.has_value() ? *s : full();
+}
+
+absl::StatusOr<Payload> PipeQueue::Get(const Deadline& deadline) {
+  if (closed_) return ClosedError();
+  auto empty = [] { return absl::UnavailableError("the queue is empty"); };
+  Payload payload;
+  auto attempt = [&]() -> std::optional<absl::Status> {
+    if (closed_) return ClosedError();
+    absl::StatusOr<bool> got = reader_.TryTake(deadline, &payload);
+    if (!got.ok()) return empty();  // the reader lock timed out: the deadline has passed
+    if (*got) return absl::OkStatus();
+    return std::nullopt;
+  };
+  std::optional<absl::Status> s =
+      WaitFor(&q_->data_ready.event, deadline, /*signalled_if_armed=*/false, attempt);
+  if (!s.has_value()) return empty();
+  if (!s->ok()) return *s;
+  // Only an armed Put can be waiting for this: the take was published by the reader lock's
+  // release, and Reserve's WaitFor looks again after arming. The reader signals all_done itself
+  // when it counts a loss.
+  q_->space_free.event.SignalIfArmed();
+  return payload;
+}
+
+int64_t PipeQueue::qsize() {
+  MaybeReap();
+  return accounts_.items();
+}
+
+int64_t PipeQueue::unfinished() {
+  MaybeReap();
+  return accounts_.unfinished();
+}
+
+QueueStats PipeQueue::stats() {
+  MaybeReap();
+  const Ledger l = accounts_.Snapshot();
+  QueueStats s;
+  s.items_lost = l.items_lost;
+  s.resyncs = l.resyncs;
+  s.torn_writes = l.torn_writes;
+  s.dead_processes = l.dead_processes;
+  return s;
+}
+
+void PipeQueue::Close() {
+  closed_ = true;
+  feeder_.Close();
+  // Wake this handle's blocked Put/Get (they re-check closed_); others see a spurious wake-up.
+  q_->data_ready.event.Signal();
+  q_->space_free.event.Signal();
+}
+
+absl::Status PipeQueue::JoinThread() {
+  if (!closed_) return absl::FailedPreconditionError("JoinThread() requires Close() first");
+  if (cancelled_) return absl::OkStatus();
+  return feeder_.Join();
+}
+
+absl::Status PipeQueue::TaskDone() {
+  bool maybe_finished = false;
+  absl::Status s = accounts_.TaskDone(&maybe_finished);
+  if (!s.ok()) return s;
+  if (maybe_finished && accounts_.unfinished() <= 0) q_->all_done.event.Signal();
+  return absl::OkStatus();
+}
+
+absl::Status PipeQueue::Join(const Deadline& deadline) {
+  auto attempt = [&]() -> std::optional<absl::Status> {
+    if (accounts_.unfinished() <= 0) return absl::OkStatus();
+    return std::nullopt;
+  };
+  std::optional<absl::Status> s =
+      WaitFor(&q_->all_done.event, deadline, /*signalled_if_armed=*/false, attempt);
+  if (s.has_value()) return *s;
+  return absl::DeadlineExceededError(absl::StrCat(
+      "Join timed out with ", accounts_.unfinished(), " item(s) not yet marked done"));
+}
+
+void PipeQueue::Shutdown() {
+  {
+    std::lock_guard<std::mutex> lock(slot_mu_);
+    if (shut_down_) return;
+    shut_down_ = true;
+  }
+  closed_ = true;
+  if (cancelled_) {
+    const int64_t dropped = feeder_.Cancel();
+    int slot;
+    {
+      std::lock_guard<std::mutex> lock(slot_mu_);
+      slot = slot_;
+    }
+    if (dropped > 0 && slot >= 0) {
+      accounts_
+          .Transact(Deadline::Never(), slot,
+                    [dropped](Ledger& l, SlotCounters* c) {
+                      l.items -= dropped;
+                      l.unfinished -= dropped;
+                      l.items_lost += static_cast<uint64_t>(dropped);
+                      c->unsent -= dropped;
+                      return true;
+                    })
+          .IgnoreError();
+      q_->space_free.event.Signal();
+      q_->all_done.event.Signal();
+    }
+  } else {
+    feeder_.Close();
+    // A named queue must keep what this process put even when no reader ever comes, and a full
+    // FIFO would block the feeder for ever: move the FIFO's bytes into staging (which lives in
+    // the queue file) until the feeder is done.
+    while (persistent_ && !feeder_.WaitWrittenFor(absl::ZeroDuration())) {
+      pollfd readable{pipe_.read_fd, POLLIN, 0};
+      poll(&readable, 1, /*ms=*/20);  // bytes arrived, or look at the feeder again
+      reader_.WithLock(Deadline::Never(), [this] { reader_.DrainPipeLocked(); }).IgnoreError();
+    }
+  }
+  feeder_.Join().IgnoreError();  // a write error was already counted as a loss
+  {
+    std::lock_guard<std::mutex> lock(slot_mu_);
+    // A cancelled feeder may still be writing its last batch: then the slot stays claimed, and is
+    // reclaimed as dead once this process exits.
+    if (slot_ >= 0 && feeder_.unwritten() == 0 && LoadRelaxed(q_->slots[slot_].unsent) == 0) {
+      RetireSlot(slot_);
+    }
+    slot_ = -1;
+  }
+  if (on_release_) on_release_(*this);  // named queues: detach, keeping the FIFO's bytes
+}
+
+void PipeQueue::Release() {
+  if (released_) return;
+  released_ = true;
+  Shutdown();
+  UnregisterForExit(this);
+}
+
+void PipeQueue::LockForFork() {
+  slot_mu_.lock();
+  feeder_.LockForFork();
+}
+
+void PipeQueue::UnlockForFork() {
+  feeder_.UnlockForFork();
+  slot_mu_.unlock();
+}
+
+void PipeQueue::ForgetAfterFork() {
+  feeder_.ForgetAfterFork();  // unlocks the feeder's mutex
+  slot_ = -1;  // the parent's slot; the child claims its own on its first Put
+  slot_mu_.unlock();
+}
+
+void PipeQueue::RetireSlot(int slot) {
+  slab_.FreeFilling(slot);  // blocks of items the slot's owner will never write
+  ReleaseSlot(q_, slot);
+}
+
+void PipeQueue::DeclareWrittenItemsLost() {
+  WriterState& w = q_->writer;
+  writer_.WithLockForMaintenance([&w] {
+    if (w.next_seq > 1) w.tombstone_due = std::max(w.tombstone_due, w.next_seq - 1);
+  });
+  MaybeReap();
+}
+
+void PipeQueue::MaybeReap() {
+  const int64_t now = MonotonicNanos();
+  int64_t last = q_->last_reap_ns.load(std::memory_order_relaxed);
+  // Unsigned, so a stamp from an untrusted file or from before a reboot (a monotonic time from
+  // another boot may lie in the future) reads as "long ago" instead of overflowing.
+  const uint64_t since = static_cast<uint64_t>(now) - static_cast<uint64_t>(last);
+  if (since < static_cast<uint64_t>(kReapIntervalNs)) return;
+  if (!q_->last_reap_ns.compare_exchange_strong(last, now)) return;  // another process has it
+  Reap();
+}
+
+void PipeQueue::Reap() {
+  std::vector<int> dead;
+  for (int i = 0; i < kMaxSlots; ++i) {
+    const int32_t pid = q_->slots[i].pid.load();
+    if (pid != 0 && !ProcessAlive(pid, LoadRelaxed(q_->slots[i].start_time))) dead.push_back(i);
+  }
+  // The writer lock first: if a dead process held it, its repair hands the batch it was writing
+  // over to the readers, and only what remains in its slot is released here.
+  const bool repaired = writer_.WithLockForMaintenance([&] {
+    for (int i : dead) {
+      const int32_t pid = q_->slots[i].pid.load();
+      if (pid == 0 || ProcessAlive(pid, LoadRelaxed(q_->slots[i].start_time))) continue;
+      accounts_
+          .Transact(Deadline::Never(), i,
+                    [](Ledger& l, SlotCounters* c) {
+                      l.items -= c->unsent;
+                      l.unfinished -= c->unsent;
+                      l.items_lost += static_cast<uint64_t>(c->unsent);
+                      ++l.dead_processes;
+                      c->unsent = 0;
+                      return true;
+                    })
+          .IgnoreError();
+      RetireSlot(i);
+    }
+  });
+  if (!repaired) q_->last_reap_ns.store(0);  // writer lock busy: let the next waiter retry soon
+  const int64_t items_before = accounts_.items();
+  reader_.Maintain();
+  if (dead.empty() && accounts_.items() == items_before) return;
+  q_->space_free.event.Signal();
+  q_->all_done.event.Signal();
+  q_->data_ready.event.Signal();
+}
+
+}  // namespace internal
+}  // namespace channel
