@@ -16,7 +16,7 @@
 
 #include <capnp/serialize.h>
 
-#include "channel/internal/pipe/pipe_reader.h"
+#include "channel/internal/wire/payload.h"
 
 namespace channel {
 namespace internal {

@@ -14,7 +14,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "channel/internal/core/deadline.h"
-#include "channel/internal/pipe/pipe_reader.h"
+#include "channel/internal/wire/payload.h"
 #include "channel/stats.h"
 
 namespace channel {

@@ -16,7 +16,7 @@
 #include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "channel/internal/pipe/pipe_reader.h"
+#include "channel/internal/wire/payload.h"
 
 namespace channel {
 namespace internal {
