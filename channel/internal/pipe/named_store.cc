@@ -15,7 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "channel/internal/pipe/pipe_queue.h"
-#include "channel/internal/shm/process_registry.h"
+#include "channel/internal/shm/liveness.h"
 
 namespace channel {
 namespace internal {

@@ -15,6 +15,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "channel/internal/testing/fault_injection.h"
+#include "channel/internal/shm/liveness.h"
 #include "channel/internal/shm/process_registry.h"
 
 namespace channel {

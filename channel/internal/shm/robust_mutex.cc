@@ -6,7 +6,7 @@
 #include <algorithm>
 
 #include "channel/internal/shm/futex.h"
-#include "channel/internal/shm/process_registry.h"
+#include "channel/internal/shm/liveness.h"
 
 namespace channel {
 namespace internal {

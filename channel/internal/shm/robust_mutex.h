@@ -3,7 +3,7 @@
 // The lock word names its holder: the holding process's pid and the low 32 bits of its kernel
 // start time (so that a recycled pid is not taken for the holder). A waiter that has waited 1 ms
 // for the same holder (then every 10 ms) checks whether that process still lives
-// (process_registry.h; a zombie counts as dead); if not, it takes the lock over with one CAS and
+// (liveness.h; a zombie counts as dead); if not, it takes the lock over with one CAS and
 // is told so (Acquired::kOwnerDied), and must repair the state the lock protects before releasing
 // it. A repairer killed in turn leaves its own dead name in the word, so the next locker repairs
 // again: repairs must be idempotent. Every lock in a queue's shared memory is one of these, and
