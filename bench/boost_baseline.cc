@@ -1,6 +1,8 @@
 // Baseline: Boost.Interprocess message_queue, a bounded MPMC queue of fixed-size slots in POSIX
 // shared memory (process-shared mutex and condition variables). Created by the coordinator
 // (maxsize messages of id + payload bytes), opened by name in each child, removed at the end.
+// A fresh message is built in a new heap buffer, which send() copies into a slot; receive()
+// copies a slot into the endpoint's buffer.
 #include <boost/date_time/posix_time/posix_time_types.hpp>
 #include <boost/interprocess/ipc/message_queue.hpp>
 #include <memory>
@@ -18,22 +20,32 @@ namespace bip = boost::interprocess;
 
 class BoostEndpoint final : public Endpoint {
  public:
-  BoostEndpoint(const std::string& name, size_t payload_bytes)
+  BoostEndpoint(const std::string& name, size_t payload_bytes, bool fresh)
       : queue_(bip::open_only, name.c_str()),
+        payload_bytes_(payload_bytes),
+        fresh_(fresh),
         message_(payload_bytes),
         receive_buf_(kRawIdBytes + payload_bytes) {}
 
   bool Send(uint64_t id) override {
-    message_.set_id(id);
+    std::unique_ptr<char[]> fresh;
+    const char* data = message_.data();
+    if (fresh_) {
+      fresh.reset(new char[message_.size()]);
+      WriteRawMessage(fresh.get(), id, payload_bytes_);
+      data = fresh.get();
+    } else {
+      message_.set_id(id);
+    }
     try {
-      queue_.send(message_.data(), message_.size(), 0);
+      queue_.send(data, message_.size(), 0);
     } catch (const bip::interprocess_exception& e) {
       return Fail(absl::StrCat("send: ", e.what()));
     }
     return true;
   }
 
-  RecvResult Recv(int timeout_ms, uint64_t* id, size_t* data_bytes) override {
+  RecvResult Recv(int timeout_ms, Received* out) override {
     bip::message_queue::size_type received = 0;
     unsigned int priority = 0;
     try {
@@ -51,7 +63,7 @@ class BoostEndpoint final : public Endpoint {
       Fail(absl::StrCat("receive: ", e.what()));
       return RecvResult::kError;
     }
-    if (!ParseRawMessage(receive_buf_.data(), received, id, data_bytes)) {
+    if (!ParseRawMessage(receive_buf_.data(), received, fresh_, out)) {
       Fail("short message");
       return RecvResult::kError;
     }
@@ -60,14 +72,15 @@ class BoostEndpoint final : public Endpoint {
 
  private:
   bip::message_queue queue_;
-  RawMessage message_;
+  size_t payload_bytes_;
+  bool fresh_;
+  RawMessage message_;  // pre-built
   std::vector<char> receive_buf_;
 };
 
 class BoostChannel final : public Channel {
  public:
-  BoostChannel(std::string name, size_t payload_bytes)
-      : name_(std::move(name)), payload_bytes_(payload_bytes) {}
+  BoostChannel(std::string name, const ChannelSpec& spec) : name_(std::move(name)), spec_(spec) {}
   ~BoostChannel() override { bip::message_queue::remove(name_.c_str()); }
 
   absl::StatusOr<std::unique_ptr<Endpoint>> OpenProducer(int) override { return Open(); }
@@ -76,13 +89,14 @@ class BoostChannel final : public Channel {
  private:
   absl::StatusOr<std::unique_ptr<Endpoint>> Open() {
     try {
-      return std::unique_ptr<Endpoint>(new BoostEndpoint(name_, payload_bytes_));
+      return std::unique_ptr<Endpoint>(
+          new BoostEndpoint(name_, spec_.payload_bytes, spec_.fresh_messages));
     } catch (const bip::interprocess_exception& e) {
       return absl::InternalError(absl::StrCat("message_queue open ", name_, ": ", e.what()));
     }
   }
   std::string name_;
-  size_t payload_bytes_;
+  ChannelSpec spec_;
 };
 
 class BoostSystem final : public System {
@@ -98,7 +112,7 @@ class BoostSystem final : public System {
     } catch (const bip::interprocess_exception& e) {
       return absl::InternalError(absl::StrCat("message_queue create ", name, ": ", e.what()));
     }
-    return std::unique_ptr<Channel>(new BoostChannel(name, spec.payload_bytes));
+    return std::unique_ptr<Channel>(new BoostChannel(name, spec));
   }
 };
 

@@ -1,17 +1,19 @@
 // //bench:channel_bench: typed_channel against its baselines, in one run, one table.
 //
 //   ./bazelw run -c opt //bench:channel_bench                      # full run, a few minutes
-//   ./bazelw run -c opt //bench:channel_bench -- --quick           # smoke run, well under 1 min
+//   ./bazelw run -c opt //bench:channel_bench -- --quick           # smoke run, ~1 min
 //   ./bazelw run -c opt //bench:channel_bench -- --json=/tmp/r.json
 //   ... -- --scenarios=S1,S3 --systems=typed_channel,bare_pipe --reps=5
-//   ... -- --scenarios=S4 --systems=typed_channel,zeromq --s4_messages=4000000 --reps=9
+//   ... -- --scenarios='S4*' --systems=typed_channel,zeromq --s4_messages=4000000 --reps=9
 //
-// Scenarios S1..S5 and their parameters: scenarios.h. Systems: typed_channel
+// Scenarios (S1, S2, S3, S4x1, S4x2, S4 = 4->4, S4x8, S5) and their parameters: scenarios.h,
+// which also says how to add a scenario or a system. Systems: typed_channel
 // (typed_channel_runner.cc) and the baselines bare_pipe / bare_pipe_batched (pipe_baseline.cc),
 // cpython (cpython_baseline.py), boost (boost_baseline.cc) and zeromq (zmq_baseline.cc).
 // Repetitions are interleaved (each repetition runs every system once) so that drift in the
-// machine's state spreads over all of them; the table shows medians. Progress goes to stderr,
-// the table to stdout.
+// machine's state spreads over all of them; the table shows medians and the worst repetition
+// pair. The host's regime (cross-CPU atomic and wake-up costs) is measured before and after.
+// Progress goes to stderr, the table to stdout.
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,8 +40,14 @@
 
 ABSL_FLAG(bool, quick, false, "far fewer messages and 1 repetition (CI smoke run)");
 ABSL_FLAG(int, reps, 0, "repetitions per scenario and system (0: 3, or 1 with --quick)");
-ABSL_FLAG(std::string, json, "", "also write the medians to this file as JSON");
-ABSL_FLAG(std::string, scenarios, "S1,S2,S3,S4,S5", "comma-separated scenarios to run");
+ABSL_FLAG(std::string, json, "",
+          "also write the results (medians, every repetition, CPU, regime) to this file as JSON");
+ABSL_FLAG(std::string, scenarios, "all",
+          "comma-separated scenarios to run (S1,S2,S3,S4x1,S4x2,S4,S4x8,S5; a trailing * matches "
+          "a prefix: S4* is every S4 size), or all");
+ABSL_FLAG(bool, prebuilt, false,
+          "S1/S2 send one pre-built payload with a fresh id, and receivers do not read payloads "
+          "(the system's own cost alone); default: every message built per Put and read");
 ABSL_FLAG(std::string, systems, "typed_channel,bare_pipe,bare_pipe_batched,cpython,boost,zeromq",
           "comma-separated systems to run");
 ABSL_FLAG(std::string, python, "python3", "the CPython interpreter (looked up in PATH)");
@@ -98,13 +106,19 @@ std::string Machine() {
   return absl::StrCat(sysconf(_SC_NPROCESSORS_ONLN), " CPUs (", model, ")");
 }
 
-std::vector<std::unique_ptr<Runner>> MakeRunners(const std::set<std::string>& wanted) {
-  using S = Scenario;
+// Every system, with the scenarios it runs (by name).
+std::vector<std::unique_ptr<Runner>> MakeRunners(const std::set<std::string>& wanted,
+                                                 const std::vector<ScenarioDef>& scenarios) {
+  std::set<std::string> every;
+  std::set<std::string> queues;  // all but typed_channel-only ones (S5)
+  for (const ScenarioDef& s : scenarios) {
+    every.insert(s.name);
+    if (s.driver != Driver::kMemory) queues.insert(s.name);
+  }
   std::vector<std::unique_ptr<Runner>> all;
-  all.push_back(
-      MakeNativeRunner(MakeTypedChannelSystem(), {S::kS1, S::kS2, S::kS3, S::kS4, S::kS5}));
-  all.push_back(MakeNativeRunner(MakePipeSystem(1), {S::kS1, S::kS2, S::kS3}));
-  all.push_back(MakeNativeRunner(MakePipeSystem(64), {S::kS1}));
+  all.push_back(MakeNativeRunner(MakeTypedChannelSystem(), every));
+  all.push_back(MakeNativeRunner(MakePipeSystem(1), {"S1", "S2", "S3"}));
+  all.push_back(MakeNativeRunner(MakePipeSystem(64), {"S1"}));
   {
     const std::string python = FindInPath(absl::GetFlag(FLAGS_python));
     const std::string script = FindScript();
@@ -114,10 +128,10 @@ std::vector<std::unique_ptr<Runner>> MakeRunners(const std::set<std::string>& wa
     } else if (script.empty()) {
       unavailable = "cpython_baseline.py not found in the runfiles";
     }
-    all.push_back(MakeCpythonRunner(python, script, unavailable));
+    all.push_back(MakeCpythonRunner(python, script, unavailable, queues));
   }
-  all.push_back(MakeNativeRunner(MakeBoostSystem(), {S::kS1, S::kS2, S::kS3, S::kS4}));
-  all.push_back(MakeNativeRunner(MakeZmqSystem(), {S::kS1, S::kS2, S::kS3, S::kS4}));
+  all.push_back(MakeNativeRunner(MakeBoostSystem(), queues));
+  all.push_back(MakeNativeRunner(MakeZmqSystem(), queues));
   std::vector<std::unique_ptr<Runner>> chosen;
   for (auto& r : all) {
     if (wanted.count(r->name()) != 0) chosen.push_back(std::move(r));
@@ -125,21 +139,31 @@ std::vector<std::unique_ptr<Runner>> MakeRunners(const std::set<std::string>& wa
   return chosen;
 }
 
-std::string Describe(Scenario s, const Sample& sample) {
-  switch (s) {
-    case Scenario::kS1:
-    case Scenario::kS4:
-      return absl::StrFormat("%.0f msg/s", sample.value);
-    case Scenario::kS2:
-      return absl::StrFormat("%.2f GB/s", sample.value);
-    case Scenario::kS3:
-      return absl::StrFormat("p50 %.1f us, p99 %.1f us", sample.p50_us, sample.p99_us);
-    case Scenario::kS5:
+std::string Describe(const ScenarioDef& s, const Sample& sample) {
+  const std::string cpu = absl::StrFormat(", CPU %.3g us/%s", sample.cpu_us,
+                                          s.driver == Driver::kPingPong ? "round trip" : "msg");
+  switch (s.metric) {
+    case Metric::kMsgPerSecond:
+      return absl::StrFormat("%.0f msg/s", sample.value) + cpu;
+    case Metric::kGBPerSecond:
+      return absl::StrFormat("%.2f GB/s", sample.value) + cpu;
+    case Metric::kRoundTripUs:
+      return absl::StrFormat("p50 %.1f us, p99 %.1f us", sample.p50_us, sample.p99_us) + cpu;
+    case Metric::kRssMiB:
       return absl::StrFormat("producer %.1f -> %.1f MiB, consumer %.1f -> %.1f MiB (%.0f msg/s)",
                              sample.producer_start_mib, sample.producer_peak_mib,
-                             sample.consumer_start_mib, sample.consumer_peak_mib, sample.value);
+                             sample.consumer_start_mib, sample.consumer_peak_mib, sample.value) +
+             cpu;
   }
   return "";
+}
+
+bool Wanted(const std::set<std::string>& wanted, const std::string& name) {
+  if (wanted.count("all") != 0 || wanted.count(name) != 0) return true;
+  for (const std::string& w : wanted) {
+    if (absl::EndsWith(w, "*") && absl::StartsWith(name, w.substr(0, w.size() - 1))) return true;
+  }
+  return false;
 }
 
 int Main(int argc, char** argv) {
@@ -149,6 +173,7 @@ int Main(int argc, char** argv) {
   const bool quick = absl::GetFlag(FLAGS_quick);
   Params params = quick ? Params::Quick() : Params::Full();
   if (absl::GetFlag(FLAGS_s4_messages) > 0) params.s4_messages = absl::GetFlag(FLAGS_s4_messages);
+  params.prebuilt = absl::GetFlag(FLAGS_prebuilt);
   if (absl::GetFlag(FLAGS_timeout_s) > 0)
     params.run_timeout = absl::Seconds(absl::GetFlag(FLAGS_timeout_s));
   const std::string pin = absl::GetFlag(FLAGS_s3_pin);
@@ -173,15 +198,25 @@ int Main(int argc, char** argv) {
   for (absl::string_view s : absl::StrSplit(absl::GetFlag(FLAGS_systems), ',', absl::SkipEmpty())) {
     wanted_systems.insert(std::string(s));
   }
-  std::vector<std::unique_ptr<Runner>> runners = MakeRunners(wanted_systems);
+  const std::vector<ScenarioDef> all_scenarios = ScenarioList(params);
+  std::vector<ScenarioDef> scenarios;
+  for (const ScenarioDef& s : all_scenarios) {
+    if (Wanted(wanted_scenarios, s.name)) scenarios.push_back(s);
+  }
+  std::vector<std::unique_ptr<Runner>> runners = MakeRunners(wanted_systems, all_scenarios);
 
   Results results;
+  RunInfo info;
+  info.reps = reps;
+  info.machine = Machine();
   const absl::Time started = absl::Now();
-  const std::string load_before = FirstLine("/proc/loadavg");
+  info.loadavg_before = FirstLine("/proc/loadavg");
+  info.regime_start = MeasureRegime();
+  fprintf(stderr, "Regime at start: %s; loadavg %s\n", DescribeRegime(info.regime_start).c_str(),
+          info.loadavg_before.c_str());
   const absl::Duration budget = absl::Seconds(
       absl::GetFlag(FLAGS_budget_s) > 0 ? absl::GetFlag(FLAGS_budget_s) : (quick ? 600 : 3600));
-  for (Scenario s : {Scenario::kS1, Scenario::kS2, Scenario::kS3, Scenario::kS4, Scenario::kS5}) {
-    if (wanted_scenarios.count(ScenarioName(s)) == 0) continue;
+  for (const ScenarioDef& s : scenarios) {
     for (int rep = 0; rep < reps; ++rep) {
       for (auto& runner : runners) {
         if (!runner->Supports(s)) continue;
@@ -191,24 +226,27 @@ int Main(int argc, char** argv) {
                 ? absl::StatusOr<Sample>(absl::DeadlineExceededError(absl::StrCat(
                       "skipped: the run exceeded its ", absl::FormatDuration(budget), " budget")))
                 : runner->Run(s, params);
-        fprintf(stderr, "[%s rep %d/%d] %-17s %s (%.1f s)\n", ScenarioName(s), rep + 1, reps,
+        fprintf(stderr, "[%s rep %d/%d] %-17s %s (%.1f s)\n", s.name.c_str(), rep + 1, reps,
                 runner->name().c_str(),
                 sample.ok() ? Describe(s, *sample).c_str() : sample.status().ToString().c_str(),
                 absl::ToDoubleSeconds(absl::Now() - t0));
-        results.Add(s, runner->name(), sample);
+        results.Add(s.name, runner->name(), sample);
       }
     }
   }
+  info.regime_end = MeasureRegime();
+  info.loadavg_after = FirstLine("/proc/loadavg");
 
-  printf("\n%s\n%s", FormatTable(results, params, reps).c_str(), FormatNotes(results).c_str());
-  printf("Machine: %s; /proc/loadavg before: %s; after: %s\n", Machine().c_str(),
-         load_before.c_str(), FirstLine("/proc/loadavg").c_str());
+  printf("\n%s\n%s", FormatTable(results, scenarios, info).c_str(),
+         FormatNotes(results, scenarios).c_str());
+  printf("Machine: %s; /proc/loadavg before: %s; after: %s\n", info.machine.c_str(),
+         info.loadavg_before.c_str(), info.loadavg_after.c_str());
   printf("Total time: %.1f s%s\n", absl::ToDoubleSeconds(absl::Now() - started),
          quick ? " (--quick)" : "");
   const std::string json_path = absl::GetFlag(FLAGS_json);
   if (!json_path.empty()) {
     std::ofstream out(json_path);
-    out << FormatJson(results);
+    out << FormatJson(results, scenarios, info);
     if (!out) {
       fprintf(stderr, "cannot write %s\n", json_path.c_str());
       return 1;

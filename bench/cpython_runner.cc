@@ -3,6 +3,7 @@
 // be shared by Python processes it starts).
 #include <cstdlib>
 #include <memory>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -34,49 +35,50 @@ std::string Tail(const std::string& text, size_t max_chars = 600) {
 
 class CpythonRunner final : public Runner {
  public:
-  CpythonRunner(std::string python, std::string script, std::string unavailable)
+  CpythonRunner(std::string python, std::string script, std::string unavailable,
+                std::set<std::string> scenarios)
       : python_(std::move(python)),
         script_(std::move(script)),
-        unavailable_(std::move(unavailable)) {}
+        unavailable_(std::move(unavailable)),
+        scenarios_(std::move(scenarios)) {}
 
   std::string name() const override { return "cpython"; }
-  bool Supports(Scenario s) const override { return s != Scenario::kS5; }
+  bool Supports(const ScenarioDef& s) const override {
+    return s.driver != Driver::kMemory && scenarios_.count(s.name) != 0;
+  }
 
-  absl::StatusOr<Sample> Run(Scenario scenario, const Params& p) override {
+  absl::StatusOr<Sample> Run(const ScenarioDef& def, const Params& p) override {
     if (!unavailable_.empty()) return absl::UnavailableError(unavailable_);
-    std::vector<std::string> argv = {python_, script_, ScenarioName(scenario)};
+    // The script's modes are named after the scenarios they first served.
+    const char* mode = "S1";
+    switch (def.driver) {
+      case Driver::kOneToOne:
+        mode = def.metric == Metric::kGBPerSecond ? "S2" : "S1";
+        break;
+      case Driver::kPingPong:
+        mode = "S3";
+        break;
+      case Driver::kFanInOut:
+        mode = "S4";
+        break;
+      case Driver::kMemory:
+        return absl::UnimplementedError("S5 measures typed_channel only");
+    }
+    std::vector<std::string> argv = {python_, script_, mode};
     auto arg = [&argv](const char* flag, int64_t v) {
       argv.push_back(flag);
       argv.push_back(absl::StrCat(v));
     };
-    switch (scenario) {
-      case Scenario::kS1:
-        arg("--messages", p.s1_messages);
-        arg("--payload", static_cast<int64_t>(p.small_payload));
-        arg("--maxsize", p.s1_maxsize);
-        break;
-      case Scenario::kS2:
-        arg("--messages", p.s2_messages);
-        arg("--payload", static_cast<int64_t>(p.large_payload));
-        arg("--maxsize", p.s2_maxsize);
-        break;
-      case Scenario::kS3:
-        arg("--messages", p.s3_roundtrips);
-        arg("--warmup", p.s3_warmup);
-        arg("--payload", static_cast<int64_t>(p.small_payload));
-        arg("--maxsize", p.s1_maxsize);
-        arg("--client-cpu", p.s3_client_cpu);
-        arg("--server-cpu", p.s3_server_cpu);
-        break;
-      case Scenario::kS4:
-        arg("--messages", p.s4_messages);
-        arg("--payload", static_cast<int64_t>(p.small_payload));
-        arg("--maxsize", p.s4_maxsize);
-        arg("--producers", p.s4_producers);
-        arg("--consumers", p.s4_consumers);
-        break;
-      case Scenario::kS5:
-        return absl::UnimplementedError("S5 measures typed_channel only");
+    arg("--messages", def.messages);
+    arg("--payload", static_cast<int64_t>(def.payload_bytes));
+    arg("--maxsize", def.maxsize);
+    arg("--producers", def.producers);
+    arg("--consumers", def.consumers);
+    arg("--fresh", def.fresh_messages ? 1 : 0);
+    if (def.driver == Driver::kPingPong) {
+      arg("--warmup", p.s3_warmup);
+      arg("--client-cpu", p.s3_client_cpu);
+      arg("--server-cpu", p.s3_server_cpu);
     }
     absl::StatusOr<CommandResult> run = RunCommand(argv, absl::Now() + p.run_timeout);
     if (!run.ok()) return run.status();
@@ -86,10 +88,16 @@ class CpythonRunner final : public Runner {
         return absl::InternalError(absl::StrCat("cpython_baseline.py: ", line));
       }
       Sample sample;
-      const bool parsed = scenario == Scenario::kS3 ? JsonNumber(line, "p50_us", &sample.p50_us) &&
-                                                          JsonNumber(line, "p99_us", &sample.p99_us)
-                                                    : JsonNumber(line, "value", &sample.value);
+      double cpu_s = 0;
+      const bool parsed = (def.driver == Driver::kPingPong
+                               ? JsonNumber(line, "p50_us", &sample.p50_us) &&
+                                     JsonNumber(line, "p99_us", &sample.p99_us)
+                               : JsonNumber(line, "value", &sample.value)) &&
+                          JsonNumber(line, "cpu_s", &cpu_s);
       if (!parsed) return absl::InternalError(absl::StrCat("unparseable result: ", line));
+      const int64_t operations =
+          def.driver == Driver::kPingPong ? def.messages + p.s3_warmup : def.messages;
+      sample.cpu_us = cpu_s * 1e6 / static_cast<double>(operations);
       return sample;
     }
     return absl::InternalError(absl::StrCat("cpython_baseline.py exited with code ", run->exit_code,
@@ -100,14 +108,16 @@ class CpythonRunner final : public Runner {
   std::string python_;
   std::string script_;
   std::string unavailable_;
+  std::set<std::string> scenarios_;
 };
 
 }  // namespace
 
 std::unique_ptr<Runner> MakeCpythonRunner(std::string python, std::string script,
-                                          std::string unavailable_reason) {
+                                          std::string unavailable_reason,
+                                          std::set<std::string> scenarios) {
   return std::make_unique<CpythonRunner>(std::move(python), std::move(script),
-                                         std::move(unavailable_reason));
+                                         std::move(unavailable_reason), std::move(scenarios));
 }
 
 }  // namespace bench

@@ -7,15 +7,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 
 namespace bench {
@@ -95,6 +99,8 @@ absl::Status Control::WaitSendersDone(uint32_t n, absl::Time deadline) {
     FutexWait(&senders_done, done, 100 * 1000 * 1000);
   }
 }
+
+void Control::AddCpu(int64_t start_ns) { cpu_ns.fetch_add(CpuNanos() - start_ns); }
 
 std::string Control::error_text() const {
   return error_claimed.load() != 0 ? std::string(error) : std::string();
@@ -332,6 +338,147 @@ MemorySnapshot ReadMemory(pid_t pid) {
 
 int64_t ProcStatusKb(pid_t pid, const char* field) {
   return StatusField(ReadStatus(pid).c_str(), field);
+}
+
+int64_t CpuNanos() {
+  rusage u;
+  if (getrusage(RUSAGE_SELF, &u) != 0) return 0;
+  auto ns = [](const timeval& t) {
+    return static_cast<int64_t>(t.tv_sec) * 1000000000 + static_cast<int64_t>(t.tv_usec) * 1000;
+  };
+  return ns(u.ru_utime) + ns(u.ru_stime);
+}
+
+// ---- Regime probes ------------------------------------------------------------------------
+
+namespace {
+
+constexpr int kProbeCpuA = 0;
+constexpr int kProbeCpuB = 1;
+// Each probe gives up after this long (a neighbour holding one CPU can stall a spinning
+// partner for whole time slices); what it measured by then is reported.
+constexpr int64_t kProbeBudgetNs = 300 * 1000 * 1000;
+
+bool PinThread(int cpu) {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  CPU_SET(cpu, &set);
+  return pthread_setaffinity_np(pthread_self(), sizeof set, &set) == 0;
+}
+
+// Thread A writes odd values, thread B even ones; each spins until the other has answered.
+// Many short batches (~0.1-0.5 ms each), so that on a loaded host the median is a batch in
+// which both threads ran, not one that waited for a neighbour's time slice.
+double AtomicPingPongNs() {
+  constexpr int kBatches = 101;
+  constexpr int64_t kRoundTrips = 1000;
+  alignas(64) std::atomic<int64_t> word{0};
+  std::atomic<bool> give_up{false};
+  const int64_t deadline = NowNanos() + kProbeBudgetNs;
+  // Spins until `word` holds `want`; false when the probe ran out of time.
+  auto await = [&](int64_t want) {
+    for (uint32_t spins = 1;; ++spins) {
+      if (word.load(std::memory_order_acquire) == want) return true;
+      if ((spins & 4095) == 0 && (give_up.load() || NowNanos() > deadline)) {
+        give_up.store(true);
+        return false;
+      }
+    }
+  };
+  std::vector<double> batch_ns;
+  bool pinned_b = true;
+  std::thread b([&] {
+    pinned_b = PinThread(kProbeCpuB);
+    for (int64_t v = 1; v < 2 * kBatches * kRoundTrips; v += 2) {
+      if (!await(v)) return;
+      word.store(v + 1, std::memory_order_release);
+    }
+  });
+  const bool pinned_a = PinThread(kProbeCpuA);
+  int64_t v = 0;
+  for (int batch = 0; batch < kBatches && !give_up.load(); ++batch) {
+    const int64_t t0 = NowNanos();
+    int64_t i = 0;
+    for (; i < kRoundTrips; ++i, v += 2) {
+      word.store(v + 1, std::memory_order_release);
+      if (!await(v + 2)) break;
+    }
+    if (i == kRoundTrips) {
+      batch_ns.push_back(static_cast<double>(NowNanos() - t0) / static_cast<double>(kRoundTrips));
+    }
+  }
+  give_up.store(true);
+  b.join();
+  return pinned_a && pinned_b && !batch_ns.empty() ? Median(batch_ns) : NAN;
+}
+
+// Two pipes; each side blocks in read(2) until the other writes, so every hop is a wake-up of
+// a sleeping thread on the other CPU.
+double PipeRoundTripUs() {
+  constexpr int kRoundTrips = 2000;
+  int ab[2];
+  int ba[2];
+  if (pipe2(ab, O_CLOEXEC) != 0) return NAN;
+  if (pipe2(ba, O_CLOEXEC) != 0) {
+    close(ab[0]);
+    close(ab[1]);
+    return NAN;
+  }
+  const int64_t deadline = NowNanos() + kProbeBudgetNs;
+  bool pinned_b = true;
+  std::thread b([&] {
+    pinned_b = PinThread(kProbeCpuB);
+    char c;
+    // Ends when A closes its end of the request pipe.
+    while (read(ab[0], &c, 1) == 1) {
+      if (write(ba[1], &c, 1) != 1) break;
+    }
+  });
+  const bool pinned_a = PinThread(kProbeCpuA);
+  std::vector<double> rtt_us;
+  for (int i = 0; i < kRoundTrips && NowNanos() < deadline; ++i) {
+    char c = 1;
+    const int64_t t0 = NowNanos();
+    if (write(ab[1], &c, 1) != 1 || read(ba[0], &c, 1) != 1) break;
+    rtt_us.push_back(static_cast<double>(NowNanos() - t0) / 1e3);
+  }
+  close(ab[1]);
+  b.join();
+  close(ab[0]);
+  close(ba[0]);
+  close(ba[1]);
+  return pinned_a && pinned_b && !rtt_us.empty() ? Median(rtt_us) : NAN;
+}
+
+}  // namespace
+
+Regime MeasureRegime() {
+  Regime r{NAN, NAN};
+  // The probes pin the calling thread; its affinity (inherited by the scenarios' children) is
+  // restored afterwards.
+  if (sysconf(_SC_NPROCESSORS_ONLN) < 2) return r;
+  cpu_set_t saved;
+  if (sched_getaffinity(0, sizeof saved, &saved) != 0) return r;
+  r.atomic_rtt_ns = AtomicPingPongNs();
+  r.pipe_rtt_us = PipeRoundTripUs();
+  sched_setaffinity(0, sizeof saved, &saved);
+  return r;
+}
+
+std::string DescribeRegime(const Regime& r) {
+  // Thresholds from docs/performance.md ("Noise and regimes"): the atomic round trip sits at
+  // 70-125 ns or 370-430 ns on the VMs measured; a cross-CPU pipe round trip at ~3-10 us when
+  // wake-ups are cheap, tens of us when an idle vCPU has to be kicked out of halt.
+  auto value = [](double v, const char* fmt) {
+    return std::isfinite(v) ? absl::StrFormat(fmt, v) : std::string("n/a");
+  };
+  std::string atomic = value(r.atomic_rtt_ns, "%.0f ns");
+  if (std::isfinite(r.atomic_rtt_ns)) atomic += r.atomic_rtt_ns < 250 ? " (fast)" : " (slow)";
+  std::string pipe = value(r.pipe_rtt_us, "%.1f us");
+  if (std::isfinite(r.pipe_rtt_us)) {
+    pipe += r.pipe_rtt_us < 12 ? " (cheap wake-ups)" : " (expensive wake-ups)";
+  }
+  return absl::StrCat("cross-CPU atomic ping-pong ", atomic, ", cross-CPU pipe round trip ", pipe);
 }
 
 double Median(std::vector<double> values) {

@@ -101,6 +101,7 @@ struct Control {
   ChildMemory consumer_memory;
   double p50_us;  // S3 client's results
   double p99_us;
+  std::atomic<int64_t> cpu_ns;  // CPU time (user + sys) the children spent in the measured window
   std::atomic<uint32_t> error_claimed;
   char error[512];  // the first error any child reported
 
@@ -122,6 +123,9 @@ struct Control {
   // or the deadline).
   absl::Status WaitSendersDone(uint32_t n, absl::Time deadline);
   std::string error_text() const;
+  // In a child, at the end of its measured work: adds the CPU time it used since `start_ns` (a
+  // CpuNanos() reading taken when the start signal came) to cpu_ns.
+  void AddCpu(int64_t start_ns);
 };
 
 // The coordinator's children. Blocks SIGCHLD in the calling (main) thread so it can wait for
@@ -170,6 +174,20 @@ absl::Status PinToCpu(int cpu);
 
 // A field of /proc/<pid>/status in kB ("VmRSS", "VmHWM"); pid 0 is self. -1 if unreadable.
 int64_t ProcStatusKb(pid_t pid, const char* field);
+
+// CPU time (user + system) of the calling process so far, all its threads, in nanoseconds.
+int64_t CpuNanos();
+
+// The host's regime, measured by two threads pinned to CPUs 0 and 1 (NaN on one CPU, or if a
+// probe ran out of time). Cross-CPU costs move by 4-10x within minutes on a shared VM, and they
+// decide which system wins; every run measures them at its start and end.
+struct Regime {
+  double atomic_rtt_ns;  // one cache line bounced there and back (median of batches)
+  double pipe_rtt_us;    // 1-byte pipe ping-pong: two cross-CPU wake-ups (median round trip)
+};
+Regime MeasureRegime();
+// "atomic ping-pong 95 ns (fast), pipe round trip 31.0 us (expensive wake-ups)".
+std::string DescribeRegime(const Regime& r);
 
 // Statistics.
 double Median(std::vector<double> values);

@@ -1,8 +1,10 @@
 // Baseline: a bare pipe, no library. Frames are length-prefixed: [u64 length][u64 id][payload].
-// The writer either does one write(2) per frame, or copies frames into a buffer and writes 64 at
-// a time; the reader reads whatever the pipe holds into a private buffer and parses frames from
-// it. The pipe is enlarged to 1 MiB, as typed_channel does with its own. Point to point only:
-// frames larger than PIPE_BUF from several writers could interleave.
+// The writer either does one write(2) per frame, or puts frames into a buffer and writes 64 at
+// a time (fresh messages are built in that buffer); the reader reads whatever the pipe holds
+// into a private buffer and parses frames from it. The pipe is enlarged to 1 MiB, as
+// typed_channel does with its own, and ignores the channel's capacity: up to 1 MiB of frames
+// (~16k small messages) are in flight. Point to point only: frames larger than PIPE_BUF from
+// several writers could interleave.
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -29,21 +31,39 @@ std::string Errno(const char* what) { return absl::StrCat(what, ": ", strerror(e
 
 class PipeProducer final : public Endpoint {
  public:
-  PipeProducer(int fd, size_t payload_bytes, int batch_frames)
-      : fd_(fd), message_(payload_bytes, kLengthBytes), batch_frames_(batch_frames) {
+  PipeProducer(int fd, size_t payload_bytes, bool fresh, int batch_frames)
+      : fd_(fd),
+        payload_bytes_(payload_bytes),
+        fresh_(fresh),
+        message_(payload_bytes, kLengthBytes),
+        batch_frames_(batch_frames) {
     const uint64_t length = message_.message_bytes();
     memcpy(message_.data(), &length, sizeof length);
     if (batch_frames_ > 1) batch_.reserve(message_.size() * static_cast<size_t>(batch_frames_));
   }
 
   bool Send(uint64_t id) override {
-    message_.set_id(id);
-    if (batch_frames_ <= 1) return WriteAll(message_.data(), message_.size());
-    batch_.insert(batch_.end(), message_.data(), message_.data() + message_.size());
+    if (batch_frames_ <= 1) {
+      if (!fresh_) {
+        message_.set_id(id);
+        return WriteAll(message_.data(), message_.size());
+      }
+      std::unique_ptr<char[]> frame(new char[message_.size()]);
+      WriteFrame(frame.get(), id);
+      return WriteAll(frame.get(), message_.size());
+    }
+    if (fresh_) {
+      const size_t at = batch_.size();
+      batch_.resize(at + message_.size());
+      WriteFrame(batch_.data() + at, id);
+    } else {
+      message_.set_id(id);
+      batch_.insert(batch_.end(), message_.data(), message_.data() + message_.size());
+    }
     if (++batched_ < batch_frames_) return true;
     return Flush();
   }
-  RecvResult Recv(int, uint64_t*, size_t*) override {
+  RecvResult Recv(int, Received*) override {
     Fail("receive on a producer");
     return RecvResult::kError;
   }
@@ -69,8 +89,16 @@ class PipeProducer final : public Endpoint {
     return true;
   }
 
+  void WriteFrame(char* dst, uint64_t id) {
+    const uint64_t length = message_.message_bytes();
+    memcpy(dst, &length, sizeof length);
+    WriteRawMessage(dst + kLengthBytes, id, payload_bytes_);
+  }
+
   int fd_;
-  RawMessage message_;
+  size_t payload_bytes_;
+  bool fresh_;
+  RawMessage message_;  // pre-built; also gives the frame's size
   int batch_frames_;
   std::vector<char> batch_;
   int batched_ = 0;
@@ -78,11 +106,11 @@ class PipeProducer final : public Endpoint {
 
 class PipeConsumer final : public Endpoint {
  public:
-  explicit PipeConsumer(int fd) : fd_(fd), buf_(kReadBufferBytes) {}
+  PipeConsumer(int fd, bool fresh) : fd_(fd), fresh_(fresh), buf_(kReadBufferBytes) {}
 
   bool Send(uint64_t) override { return Fail("send on a consumer"); }
 
-  RecvResult Recv(int timeout_ms, uint64_t* id, size_t* data_bytes) override {
+  RecvResult Recv(int timeout_ms, Received* out) override {
     for (;;) {
       size_t need = kLengthBytes;
       if (tail_ - head_ >= kLengthBytes) {
@@ -90,7 +118,7 @@ class PipeConsumer final : public Endpoint {
         memcpy(&length, buf_.data() + head_, sizeof length);
         need = kLengthBytes + length;
         if (tail_ - head_ >= need) {
-          if (!ParseRawMessage(buf_.data() + head_ + kLengthBytes, length, id, data_bytes)) {
+          if (!ParseRawMessage(buf_.data() + head_ + kLengthBytes, length, fresh_, out)) {
             Fail("short frame");
             return RecvResult::kError;
           }
@@ -130,6 +158,7 @@ class PipeConsumer final : public Endpoint {
   }
 
   int fd_;
+  bool fresh_;
   std::vector<char> buf_;
   size_t head_ = 0;
   size_t tail_ = 0;
@@ -145,10 +174,10 @@ class PipeChannel final : public Channel {
   }
   absl::StatusOr<std::unique_ptr<Endpoint>> OpenProducer(int) override {
     return std::unique_ptr<Endpoint>(
-        new PipeProducer(write_fd_, spec_.payload_bytes, batch_frames_));
+        new PipeProducer(write_fd_, spec_.payload_bytes, spec_.fresh_messages, batch_frames_));
   }
   absl::StatusOr<std::unique_ptr<Endpoint>> OpenConsumer(int) override {
-    return std::unique_ptr<Endpoint>(new PipeConsumer(read_fd_));
+    return std::unique_ptr<Endpoint>(new PipeConsumer(read_fd_, spec_.fresh_messages));
   }
 
  private:

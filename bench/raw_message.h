@@ -8,11 +8,22 @@
 #include <cstring>
 #include <vector>
 
+#include "bench/payload.h"
+#include "bench/transport.h"
+
 namespace bench {
 
 inline constexpr size_t kRawIdBytes = 8;
 
-// A reusable outgoing message: the payload is filled once, Send() paths only stamp the id.
+// Writes a fresh message (id + payload made by FillPayload) at `dst`, which has room for
+// kRawIdBytes + payload_bytes.
+inline void WriteRawMessage(char* dst, uint64_t id, size_t payload_bytes) {
+  memcpy(dst, &id, sizeof id);
+  FillPayload(dst + kRawIdBytes, payload_bytes, id);
+}
+
+// A reusable pre-built outgoing message: the payload is filled once, Send() paths only stamp
+// the id.
 class RawMessage {
  public:
   // `prefix_bytes` of room before the id (the pipe baseline puts its length prefix there).
@@ -32,11 +43,13 @@ class RawMessage {
   std::vector<char> bytes_;
 };
 
-// Reads a received message (id + payload). False if it is too short to hold an id.
-inline bool ParseRawMessage(const char* data, size_t size, uint64_t* id, size_t* payload_bytes) {
+// Reads a received message (id + payload; with `checksum`, every payload byte). False if it is
+// too short to hold an id.
+inline bool ParseRawMessage(const char* data, size_t size, bool checksum, Received* out) {
   if (size < kRawIdBytes) return false;
-  memcpy(id, data, sizeof *id);
-  *payload_bytes = size - kRawIdBytes;
+  memcpy(&out->id, data, sizeof out->id);
+  out->data_bytes = size - kRawIdBytes;
+  if (checksum) out->checksum = PayloadChecksum(data + kRawIdBytes, out->data_bytes);
   return true;
 }
 

@@ -13,37 +13,28 @@
 namespace bench {
 namespace {
 
-constexpr Scenario kScenarios[] = {Scenario::kS1, Scenario::kS2, Scenario::kS3, Scenario::kS4,
-                                   Scenario::kS5};
-const std::vector<std::string> kAllSystems = {"typed_channel", "bare_pipe", "bare_pipe_batched",
-                                              "cpython",       "boost",     "zeromq"};
+const char kTc[] = "typed_channel";
 
-// The systems each scenario is compared on (the JSON keys, in order).
-std::vector<std::string> SystemsOf(Scenario s) {
-  switch (s) {
-    case Scenario::kS1:
-      return kAllSystems;
-    case Scenario::kS2:
-    case Scenario::kS3:
-      return {"typed_channel", "bare_pipe", "cpython", "boost", "zeromq"};
-    case Scenario::kS4:
-      return {"typed_channel", "cpython", "boost", "zeromq"};
-    case Scenario::kS5:
-      return {"typed_channel"};
-  }
-  return {};
+// The table's columns, in order; a system not listed here gets a column after these.
+const std::vector<std::string> kSystemColumns = {"typed_channel", "bare_pipe", "bare_pipe_batched",
+                                                 "cpython",       "boost",     "zeromq"};
+
+bool LowerIsBetter(const ScenarioDef& s) { return s.metric == Metric::kRoundTripUs; }
+
+// The field a scenario's main row shows.
+double Sample::*MainField(const ScenarioDef& s) {
+  return s.metric == Metric::kRoundTripUs ? &Sample::p50_us : &Sample::value;
 }
 
-const char* Unit(Scenario s) {
-  switch (s) {
-    case Scenario::kS1:
-    case Scenario::kS4:
+const char* Unit(Metric m) {
+  switch (m) {
+    case Metric::kMsgPerSecond:
       return "msg/s";
-    case Scenario::kS2:
+    case Metric::kGBPerSecond:
       return "GB/s";
-    case Scenario::kS3:
+    case Metric::kRoundTripUs:
       return "us";
-    case Scenario::kS5:
+    case Metric::kRssMiB:
       return "MiB";
   }
   return "";
@@ -55,19 +46,22 @@ std::string Rate(double v) {
   return absl::StrFormat("%.0f", v);
 }
 
-std::string Value(Scenario s, double v) {
-  switch (s) {
-    case Scenario::kS1:
-    case Scenario::kS4:
+std::string Value(Metric m, double v) {
+  switch (m) {
+    case Metric::kMsgPerSecond:
       return Rate(v);
-    case Scenario::kS2:
+    case Metric::kGBPerSecond:
       return absl::StrFormat("%.2f", v);
-    case Scenario::kS3:
-      return absl::StrFormat("%.1f", v);
-    case Scenario::kS5:
+    case Metric::kRoundTripUs:
+    case Metric::kRssMiB:
       return absl::StrFormat("%.1f", v);
   }
   return "";
+}
+
+std::string Cpu(double us) {
+  if (!std::isfinite(us)) return "n/a";
+  return us >= 100 ? absl::StrFormat("%.0f", us) : absl::StrFormat("%.3g", us);
 }
 
 std::string JsonNumber(double v) {
@@ -76,97 +70,183 @@ std::string JsonNumber(double v) {
   return absl::StrFormat("%.4g", v);
 }
 
-// The median of `field`, or NaN when the cell is missing.
-double MedianOf(const Results& r, Scenario s, const std::string& system, double Sample::*field) {
-  const Cell* c = r.Get(s, system);
-  return c == nullptr ? NAN : c->Median(field);
+std::string JsonArray(const std::vector<double>& values) {
+  std::vector<std::string> items;
+  for (double v : values) items.push_back(JsonNumber(v));
+  return absl::StrCat("[", absl::StrJoin(items, ", "), "]");
 }
 
-std::string Ratio(double tc, double base) {
-  if (!std::isfinite(tc) || !std::isfinite(base) || base <= 0) return "";
-  return absl::StrFormat(" (%.2fx)", tc / base);
+std::string JsonString(const std::string& s) {
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"' || c == '\\') out += '\\';
+    if (static_cast<unsigned char>(c) >= 0x20) out += c;
+  }
+  return out + "\"";
 }
 
-// A row comparing typed_channel with every baseline of the scenario.
-std::string CompareRow(const Results& r, Scenario s, const std::string& label,
-                       double Sample::*field, const std::string& target) {
-  const std::vector<std::string> systems = SystemsOf(s);
-  const double tc = MedianOf(r, s, "typed_channel", field);
-  std::vector<std::string> cells = {label, Unit(s)};
-  for (const std::string& sys : kAllSystems) {
-    if (std::find(systems.begin(), systems.end(), sys) == systems.end()) {
-      cells.push_back("");
-      continue;
-    }
-    const double v = MedianOf(r, s, sys, field);
-    if (!std::isfinite(v)) {
-      cells.push_back(r.cells().count({s, sys}) != 0 ? "null" : "not run");
-    } else if (sys == "typed_channel") {
-      cells.push_back(Value(s, v));
-    } else {
-      cells.push_back(Value(s, v) + Ratio(tc, v));
+// Ratio typed_channel / other of the medians, and of the worst repetition pair (the lowest
+// for throughput, the highest for latency). NaN where an input is missing.
+struct Ratios {
+  double median = NAN;
+  double worst = NAN;
+};
+
+Ratios Compare(const Results& r, const ScenarioDef& s, const std::string& other,
+               double Sample::*field) {
+  Ratios out;
+  const Cell* tc = r.Get(s.name, kTc);
+  const Cell* base = r.Get(s.name, other);
+  if (tc == nullptr || base == nullptr) return out;
+  const double b = base->Median(field);
+  if (b > 0) out.median = tc->Median(field) / b;
+  const size_t pairs = std::min(tc->samples.size(), base->samples.size());
+  for (size_t i = 0; i < pairs; ++i) {
+    const double bi = base->samples[i].*field;
+    if (!(bi > 0)) continue;
+    const double ratio = tc->samples[i].*field / bi;
+    if (!std::isfinite(out.worst) || (LowerIsBetter(s) ? ratio > out.worst : ratio < out.worst)) {
+      out.worst = ratio;
     }
   }
-  cells.push_back(target);
+  return out;
+}
+
+std::string RatioText(const Ratios& x, int reps) {
+  if (!std::isfinite(x.median)) return "";
+  if (reps <= 1 || !std::isfinite(x.worst)) return absl::StrFormat(" (%.2fx)", x.median);
+  return absl::StrFormat(" (%.2fx, worst %.2fx)", x.median, x.worst);
+}
+
+std::string Row(const std::vector<std::string>& cells) {
   return absl::StrCat("| ", absl::StrJoin(cells, " | "), " |\n");
 }
 
-// "PASS"/"FAIL" with the deciding numbers, or "n/a" when an input is missing.
-std::string Verdict(bool ok, const std::string& detail) {
-  return absl::StrCat(ok ? "PASS" : "FAIL", ": ", detail);
+// A row comparing typed_channel with every other system that ran the scenario.
+std::string CompareRow(const Results& r, const ScenarioDef& s, const std::vector<std::string>& cols,
+                       const std::string& label, const std::string& unit, double Sample::*field,
+                       bool cpu, int reps, const std::string& target) {
+  std::vector<std::string> cells = {label, unit};
+  for (const std::string& sys : cols) {
+    if (!r.Attempted(s.name, sys)) {
+      cells.push_back("");
+      continue;
+    }
+    const Cell* c = r.Get(s.name, sys);
+    if (c == nullptr) {
+      cells.push_back("null");
+      continue;
+    }
+    const double v = c->Median(field);
+    std::string text = cpu ? Cpu(v) : Value(s.metric, v);
+    if (sys != kTc) {
+      // CPU rows show the ratio of the medians only.
+      text += RatioText(Compare(r, s, sys, field), cpu ? 1 : reps);
+    }
+    cells.push_back(text);
+  }
+  cells.push_back(target);
+  return Row(cells);
 }
 
-std::string ThroughputTarget(const Results& r, Scenario s, const std::vector<std::string>& rivals) {
-  const double tc = MedianOf(r, s, "typed_channel", &Sample::value);
+// Throughput: typed_channel against the best rival of each repetition pair.
+std::string ThroughputTarget(const Results& r, const ScenarioDef& s) {
+  const std::string want = absl::StrCat(">= ", absl::StrJoin(s.rivals, "/"));
+  const Cell* tc = r.Get(s.name, kTc);
   double best = NAN;
   std::string best_name;
-  for (const std::string& rival : rivals) {
-    const double v = MedianOf(r, s, rival, &Sample::value);
-    if (std::isfinite(v) && !(v <= best)) {
+  double worst_pair = NAN;
+  for (const std::string& rival : s.rivals) {
+    const Cell* c = r.Get(s.name, rival);
+    if (c == nullptr) continue;
+    const double v = c->Median(&Sample::value);
+    if (!(v <= best)) {
       best = v;
       best_name = rival;
     }
   }
-  const std::string want = absl::StrCat(">= ", absl::StrJoin(rivals, "/"));
-  if (!std::isfinite(tc) || !std::isfinite(best)) return absl::StrCat(want, ": n/a");
-  return Verdict(tc >= best, absl::StrFormat("%s; %.2fx %s", want, tc / best, best_name));
+  if (tc == nullptr || !std::isfinite(best)) return absl::StrCat(want, ": n/a");
+  for (size_t i = 0; i < tc->samples.size(); ++i) {
+    double best_i = NAN;
+    for (const std::string& rival : s.rivals) {
+      const Cell* c = r.Get(s.name, rival);
+      if (c != nullptr && i < c->samples.size() && !(c->samples[i].value <= best_i)) {
+        best_i = c->samples[i].value;
+      }
+    }
+    if (best_i > 0) {
+      const double ratio = tc->samples[i].value / best_i;
+      if (!(ratio >= worst_pair)) worst_pair = ratio;
+    }
+  }
+  const double median = tc->Median(&Sample::value) / best;
+  const bool met = median >= 1.0 && worst_pair >= 1.0;
+  return absl::StrFormat("%s: %s; %.2fx %s, worst pair %.2fx", want, met ? "met" : "NOT met",
+                         median, best_name, worst_pair);
 }
 
-std::string LatencyTarget(const Results& r) {
-  const double tc = MedianOf(r, Scenario::kS3, "typed_channel", &Sample::p50_us);
-  const double pipe = MedianOf(r, Scenario::kS3, "bare_pipe", &Sample::p50_us);
-  if (!std::isfinite(tc) || !std::isfinite(pipe)) return "p50 <= 1.1x bare_pipe: n/a";
-  return Verdict(tc <= 1.1 * pipe, absl::StrFormat("p50 <= 1.1x bare_pipe; %.2fx", tc / pipe));
+// Latency: p50 <= 1.1x the first rival (the bare pipe) and <= the others, in the median and
+// the worst pair; CPU per round trip <= 2x the first rival's.
+std::string LatencyTarget(const Results& r, const ScenarioDef& s) {
+  if (s.rivals.empty()) return "";
+  std::vector<std::string> parts;
+  bool met = true;
+  bool any = false;
+  for (size_t i = 0; i < s.rivals.size(); ++i) {
+    const Ratios x = Compare(r, s, s.rivals[i], &Sample::p50_us);
+    if (!std::isfinite(x.median)) continue;
+    any = true;
+    const double limit = i == 0 ? 1.1 : 1.0;
+    met = met && x.median <= limit && x.worst <= limit;
+    parts.push_back(absl::StrFormat("p50 %.2fx %s (<= %.1f; worst %.2fx)", x.median, s.rivals[i],
+                                    limit, x.worst));
+  }
+  const Ratios cpu = Compare(r, s, s.rivals[0], &Sample::cpu_us);
+  if (std::isfinite(cpu.median)) {
+    met = met && cpu.median <= 2.0;
+    parts.push_back(absl::StrFormat("CPU %.2fx %s (<= 2)", cpu.median, s.rivals[0]));
+  }
+  if (!any) return "p50 <= 1.1x bare_pipe, <= boost: n/a";
+  return absl::StrCat(met ? "met: " : "NOT met: ", absl::StrJoin(parts, ", "));
 }
 
-std::string MemoryRow(const Results& r, const char* who, double Sample::*start,
-                      double Sample::*peak) {
-  const Cell* c = r.Get(Scenario::kS5, "typed_channel");
-  std::vector<std::string> cells = {absl::StrCat("S5 ", who, " RSS start -> peak"), "MiB"};
+std::string MemoryRow(const Results& r, const ScenarioDef& s, size_t columns, const char* who,
+                      double Sample::*start, double Sample::*peak) {
+  const Cell* c = r.Get(s.name, kTc);
+  std::vector<std::string> cells = {absl::StrCat(s.name, " ", who, " RSS start -> peak"), "MiB"};
   std::string target = "peak <= 2x start: n/a";
   if (c == nullptr) {
-    cells.push_back(r.cells().count({Scenario::kS5, "typed_channel"}) != 0 ? "null" : "not run");
+    cells.push_back(r.Attempted(s.name, kTc) ? "null" : "not run");
   } else {
-    const double s = c->Median(start);
+    const double st = c->Median(start);
     const double p = c->Median(peak);
-    cells.push_back(absl::StrFormat("%.1f -> %.1f", s, p));
-    target = Verdict(p <= 2 * s, absl::StrFormat("peak <= 2x start; %.2fx", p / s));
+    cells.push_back(absl::StrFormat("%.1f -> %.1f", st, p));
+    target = absl::StrFormat("peak <= 2x start: %s; %.2fx", p <= 2 * st ? "met" : "NOT met",
+                             p / st);
   }
-  for (size_t i = 1; i < kAllSystems.size(); ++i) cells.push_back("");
+  for (size_t i = 1; i < columns; ++i) cells.push_back("");
   cells.push_back(target);
-  return absl::StrCat("| ", absl::StrJoin(cells, " | "), " |\n");
+  return Row(cells);
+}
+
+std::string RegimeJson(const Regime& g) {
+  return absl::StrCat("{\"atomic_pingpong_ns\": ", JsonNumber(g.atomic_rtt_ns),
+                      ", \"pipe_roundtrip_us\": ", JsonNumber(g.pipe_rtt_us), "}");
 }
 
 }  // namespace
 
-double Cell::Median(double Sample::*field) const {
+std::vector<double> Cell::Values(double Sample::*field) const {
   std::vector<double> values;
   for (const Sample& s : samples) values.push_back(s.*field);
-  return bench::Median(values);
+  return values;
 }
 
-void Results::Add(Scenario s, const std::string& system, const absl::StatusOr<Sample>& sample) {
-  Cell& cell = cells_[{s, system}];
+double Cell::Median(double Sample::*field) const { return bench::Median(Values(field)); }
+
+void Results::Add(const std::string& scenario, const std::string& system,
+                  const absl::StatusOr<Sample>& sample) {
+  Cell& cell = cells_[{scenario, system}];
   if (sample.ok()) {
     cell.samples.push_back(*sample);
   } else if (cell.error.empty()) {
@@ -174,69 +254,151 @@ void Results::Add(Scenario s, const std::string& system, const absl::StatusOr<Sa
   }
 }
 
-const Cell* Results::Get(Scenario s, const std::string& system) const {
-  auto it = cells_.find({s, system});
+const Cell* Results::Get(const std::string& scenario, const std::string& system) const {
+  auto it = cells_.find({scenario, system});
   return it != cells_.end() && it->second.ok() ? &it->second : nullptr;
 }
 
-std::string FormatTable(const Results& r, const Params& p, int reps) {
-  std::string out = absl::StrCat(
-      "| scenario | unit | ", absl::StrJoin(kAllSystems, " | "), " | target |\n|", std::string(""),
-      absl::StrJoin(std::vector<std::string>(kAllSystems.size() + 3, "---"), "|"), "|\n");
-  out += CompareRow(r, Scenario::kS1,
-                    absl::StrCat("S1 small 1->1, ", p.s1_messages, " msgs, maxsize ", p.s1_maxsize),
-                    &Sample::value, ThroughputTarget(r, Scenario::kS1, {"boost", "zeromq"}));
-  out += CompareRow(r, Scenario::kS2,
-                    absl::StrCat("S2 1 MiB 1->1, ", p.s2_messages, " msgs, maxsize ", p.s2_maxsize),
-                    &Sample::value, ThroughputTarget(r, Scenario::kS2, {"boost"}));
-  out += CompareRow(r, Scenario::kS3,
-                    absl::StrCat("S3 ping-pong p50, ", p.s3_roundtrips, " round trips, ",
-                                 p.s3_client_cpu < 0 ? std::string("unpinned")
-                                                     : absl::StrCat("CPUs ", p.s3_client_cpu, "/",
-                                                                    p.s3_server_cpu)),
-                    &Sample::p50_us, LatencyTarget(r));
-  out += CompareRow(r, Scenario::kS3, "S3 ping-pong p99", &Sample::p99_us, "");
-  out += CompareRow(r, Scenario::kS4,
-                    absl::StrCat("S4 ", p.s4_producers, "->", p.s4_consumers, " JoinableQueue, ",
-                                 p.s4_messages, " msgs"),
-                    &Sample::value, ThroughputTarget(r, Scenario::kS4, {"boost", "zeromq"}));
-  out += MemoryRow(r, "producer", &Sample::producer_start_mib, &Sample::producer_peak_mib);
-  out += MemoryRow(r, "consumer", &Sample::consumer_start_mib, &Sample::consumer_peak_mib);
-  out += absl::StrCat(
-      "\nMedians of ", reps,
-      " repetition(s). (x) = typed_channel / baseline: above 1 typed_channel "
-      "is faster for msg/s and GB/s; below 1 it is faster for us (round-trip latency).\nS5: ",
-      p.s5_messages, " small messages through a maxsize-", p.s5_maxsize,
-      " queue to a consumer that sleeps 1 ms every ", p.s5_pause_every,
-      " messages. start = VmRSS after the first ", p.s5_warmup,
-      " messages (the first messages fault in the library's code and grow buffers to their "
-      "working size: a fixed cost, shown under 'Every repetition'); peak = max(VmHWM at the "
-      "end, VmRSS sampled every 20 ms), which covers the whole run.\n");
+const Cell* Results::Find(const std::string& scenario, const std::string& system) const {
+  auto it = cells_.find({scenario, system});
+  return it != cells_.end() ? &it->second : nullptr;
+}
+
+std::vector<std::string> Results::Systems() const {
+  std::vector<std::string> out;
+  auto seen = [&out](const std::string& name) {
+    return std::find(out.begin(), out.end(), name) != out.end();
+  };
+  for (const std::string& name : kSystemColumns) {
+    for (const auto& [key, cell] : cells_) {
+      if (key.second == name && !seen(name)) out.push_back(name);
+    }
+  }
+  for (const auto& [key, cell] : cells_) {
+    if (!seen(key.second)) out.push_back(key.second);
+  }
   return out;
 }
 
-std::string FormatNotes(const Results& r) {
+std::string FormatTable(const Results& r, const std::vector<ScenarioDef>& scenarios,
+                        const RunInfo& info) {
+  const std::vector<std::string> cols = r.Systems();
+  std::string out =
+      absl::StrCat("| scenario | unit | ", absl::StrJoin(cols, " | "), " | target |\n|",
+                   absl::StrJoin(std::vector<std::string>(cols.size() + 3, "---"), "|"), "|\n");
+  bool any_fresh = false;
+  bool any_prebuilt_s12 = false;
+  const ScenarioDef* memory = nullptr;
+  for (const ScenarioDef& s : scenarios) {
+    bool ran = false;
+    for (const std::string& sys : cols) ran = ran || r.Attempted(s.name, sys);
+    if (!ran) continue;
+    const int reps = info.reps;
+    switch (s.metric) {
+      case Metric::kMsgPerSecond:
+      case Metric::kGBPerSecond:
+        if (s.driver == Driver::kOneToOne) {
+          any_fresh = any_fresh || s.fresh_messages;
+          any_prebuilt_s12 = any_prebuilt_s12 || !s.fresh_messages;
+        }
+        out += CompareRow(r, s, cols, s.label, Unit(s.metric), &Sample::value, false, reps,
+                          s.target == Target::kThroughput ? ThroughputTarget(r, s) : "");
+        out += CompareRow(r, s, cols, absl::StrCat(s.name, " CPU per message"), "us",
+                          &Sample::cpu_us, true, reps, "");
+        break;
+      case Metric::kRoundTripUs:
+        out += CompareRow(r, s, cols, absl::StrCat(s.label, ", p50"), "us", &Sample::p50_us, false,
+                          reps, s.target == Target::kLatency ? LatencyTarget(r, s) : "");
+        out += CompareRow(r, s, cols, absl::StrCat(s.name, " p99"), "us", &Sample::p99_us, false,
+                          reps, "");
+        out += CompareRow(r, s, cols, absl::StrCat(s.name, " CPU per round trip"), "us",
+                          &Sample::cpu_us, true, reps, "");
+        break;
+      case Metric::kRssMiB:
+        memory = &s;
+        out += MemoryRow(r, s, cols.size(), "producer", &Sample::producer_start_mib,
+                         &Sample::producer_peak_mib);
+        out += MemoryRow(r, s, cols.size(), "consumer", &Sample::consumer_start_mib,
+                         &Sample::consumer_peak_mib);
+        out += CompareRow(r, s, cols, absl::StrCat(s.name, " CPU per message"), "us",
+                          &Sample::cpu_us, true, reps, "");
+        break;
+    }
+  }
+  absl::StrAppend(
+      &out, "\nMedians of ", info.reps,
+      " repetition(s), interleaved (repetition i of every system ran in the same round). (x) = "
+      "typed_channel / that system: the ratio of the medians, then the worst of the repetition "
+      "pairs (the lowest for msg/s and GB/s, where above 1 typed_channel is faster; the highest "
+      "for us, where below 1 it is faster). Targets are judged on the worst pair too.\n",
+      "CPU per message (per round trip for S3): user + system time of every process of the run "
+      "(all their threads, and the coordinator), from the start signal until each process's "
+      "measured work was done, divided by the messages (round trips, warm-up included).\n");
+  if (any_fresh) {
+    absl::StrAppend(
+        &out,
+        "Built per msg (S1, S2): every Put/send makes a new message, typed_channel a new "
+        "capnp::MallocMessageBuilder, the others a new heap buffer (ZeroMQ a new zmq::message_t; "
+        "bare_pipe_batched builds into its batch buffer), the producer writing every payload "
+        "byte; every consumer reads every payload byte (a checksum, verified). --prebuilt sends "
+        "one pre-built payload with a fresh id instead and reads none.\n");
+  }
+  if (any_prebuilt_s12) {
+    absl::StrAppend(&out,
+                    "Pre-built (--prebuilt): S1/S2 send one payload built once per producer with "
+                    "a fresh id each time; consumers do not read the payload.\n");
+  }
+  absl::StrAppend(
+      &out,
+      "S3, S4 and S5 send pre-built payloads. Messages in flight: typed_channel, Boost and "
+      "CPython hold at most maxsize (S1/S3/S4/S5 1000, S2 16); ZeroMQ bounds each of its P x C "
+      "connections separately, set to maxsize / (P x C) per connection (half SNDHWM, half "
+      "RCVHWM) plus the kernel's minimum socket buffers (~8 KiB each way, ~120 small messages "
+      "per connection); the bare pipe ignores maxsize (a 1 MiB pipe: ~16k small messages).\n",
+      "S4's TaskDone/Join: typed_channel's own JoinableQueue (exact, crash-safe counts); Boost "
+      "and ZeroMQ have none, so the driver emulates it with one shared atomic counter (the "
+      "cheapest possible); CPython uses JoinableQueue.task_done()/join().\n");
+  if (memory != nullptr) {
+    const ScenarioDef& s = *memory;
+    absl::StrAppend(
+        &out, s.name, ": ", s.messages, " small messages through a maxsize-", s.maxsize,
+        " queue to a consumer that sleeps 1 ms at regular intervals. start = VmRSS after the "
+        "warm-up messages (they fault in the library's code and grow buffers to their working "
+        "size: a fixed cost, shown under 'Every repetition'); peak = max(VmHWM at the end, VmRSS "
+        "sampled every 20 ms), which covers the whole run.\n");
+  }
+  absl::StrAppend(&out, "Regime at start: ", DescribeRegime(info.regime_start),
+                  "\nRegime at end:   ", DescribeRegime(info.regime_end), "\n");
+  return out;
+}
+
+std::string FormatNotes(const Results& r, const std::vector<ScenarioDef>& scenarios) {
   std::string values;
   std::string missing;
-  for (const auto& [key, cell] : r.cells()) {
-    const Scenario s = key.first;
-    std::vector<std::string> runs;
-    for (const Sample& sample : cell.samples) {
-      if (s == Scenario::kS3) {
-        runs.push_back(absl::StrFormat("%.1f/%.1f", sample.p50_us, sample.p99_us));
-      } else if (s == Scenario::kS5) {
-        runs.push_back(absl::StrCat("\n    ", sample.detail));
-      } else {
-        runs.push_back(Value(s, sample.value));
+  for (const ScenarioDef& s : scenarios) {
+    for (const std::string& sys : r.Systems()) {
+      const Cell* c = r.Find(s.name, sys);
+      if (c == nullptr) continue;
+      if (!c->error.empty()) {
+        absl::StrAppend(&missing, "  ", s.name, " ", sys, ": null: ", c->error, "\n");
+        continue;
       }
-    }
-    if (!runs.empty()) {
-      absl::StrAppend(&values, "  ", ScenarioName(s), " ", key.second, ": ",
-                      absl::StrJoin(runs, s == Scenario::kS5 ? "" : ", "), "\n");
-    }
-    if (!cell.error.empty()) {
-      absl::StrAppend(&missing, "  ", ScenarioName(s), " ", key.second, ": null: ", cell.error,
-                      "\n");
+      std::vector<std::string> runs;
+      std::vector<std::string> cpu;
+      for (const Sample& sample : c->samples) {
+        if (s.metric == Metric::kRoundTripUs) {
+          runs.push_back(absl::StrFormat("%.1f/%.1f", sample.p50_us, sample.p99_us));
+        } else if (s.metric == Metric::kRssMiB) {
+          runs.push_back(absl::StrCat("\n    ", sample.detail));
+        } else {
+          runs.push_back(Value(s.metric, sample.value));
+        }
+        cpu.push_back(Cpu(sample.cpu_us));
+      }
+      absl::StrAppend(&values, "  ", s.name, " ", sys, ": ",
+                      absl::StrJoin(runs, s.metric == Metric::kRssMiB ? "" : ", "),
+                      s.metric == Metric::kRssMiB ? "\n   " : "", " (CPU us: ",
+                      absl::StrJoin(cpu, ", "), ")\n");
     }
   }
   std::string out = absl::StrCat("Every repetition (S3: p50/p99 us):\n", values);
@@ -244,33 +406,75 @@ std::string FormatNotes(const Results& r) {
   return out;
 }
 
-std::string FormatJson(const Results& r) {
-  std::vector<std::string> scenarios;
-  for (Scenario s : kScenarios) {
-    std::vector<std::string> fields = {absl::StrCat("\"unit\": \"", Unit(s), "\"")};
-    auto add = [&fields](const std::string& key, double v) {
-      fields.push_back(absl::StrCat("\"", key, "\": ", JsonNumber(v)));
+std::string FormatJson(const Results& r, const std::vector<ScenarioDef>& scenarios,
+                       const RunInfo& info) {
+  std::vector<std::string> entries;
+  entries.push_back(absl::StrCat(" \"regime\": {\"start\": ", RegimeJson(info.regime_start),
+                                 ", \"end\": ", RegimeJson(info.regime_end), "}"));
+  entries.push_back(absl::StrCat(" \"machine\": ", JsonString(info.machine),
+                                 ", \"loadavg_before\": ", JsonString(info.loadavg_before),
+                                 ", \"loadavg_after\": ", JsonString(info.loadavg_after),
+                                 ", \"repetitions\": ", info.reps));
+  const std::vector<std::string> systems = r.Systems();
+  for (const ScenarioDef& s : scenarios) {
+    std::vector<std::string> ran;
+    for (const std::string& sys : systems) {
+      if (r.Attempted(s.name, sys)) ran.push_back(sys);
+    }
+    if (ran.empty()) continue;
+    std::vector<std::string> fields = {absl::StrCat("\"unit\": \"", Unit(s.metric), "\"")};
+    auto add = [&fields](const std::string& key, const std::string& json) {
+      fields.push_back(absl::StrCat(JsonString(key), ": ", json));
     };
-    if (s == Scenario::kS5) {
-      const std::string tc = "typed_channel";
-      add("producer_start", MedianOf(r, s, tc, &Sample::producer_start_mib));
-      add("producer_peak", MedianOf(r, s, tc, &Sample::producer_peak_mib));
-      add("consumer_start", MedianOf(r, s, tc, &Sample::consumer_start_mib));
-      add("consumer_peak", MedianOf(r, s, tc, &Sample::consumer_peak_mib));
+    // Per system: median, or null when missing; "reps" every repetition.
+    auto per_system = [&](double Sample::*field, bool median) {
+      std::vector<std::string> items;
+      for (const std::string& sys : ran) {
+        const Cell* c = r.Get(s.name, sys);
+        const std::string v = c == nullptr ? "null"
+                              : median     ? JsonNumber(c->Median(field))
+                                           : JsonArray(c->Values(field));
+        items.push_back(absl::StrCat(JsonString(sys), ": ", v));
+      }
+      return absl::StrCat("{", absl::StrJoin(items, ", "), "}");
+    };
+    if (s.metric == Metric::kRssMiB) {
+      const Cell* c = r.Get(s.name, kTc);
+      auto med = [c](double Sample::*f) { return JsonNumber(c == nullptr ? NAN : c->Median(f)); };
+      add("producer_start", med(&Sample::producer_start_mib));
+      add("producer_peak", med(&Sample::producer_peak_mib));
+      add("consumer_start", med(&Sample::consumer_start_mib));
+      add("consumer_peak", med(&Sample::consumer_peak_mib));
     } else {
-      for (const std::string& sys : SystemsOf(s)) {
-        if (s == Scenario::kS3) {
-          add(sys + "_p50", MedianOf(r, s, sys, &Sample::p50_us));
-          add(sys + "_p99", MedianOf(r, s, sys, &Sample::p99_us));
+      for (const std::string& sys : ran) {
+        const Cell* c = r.Get(s.name, sys);
+        if (s.metric == Metric::kRoundTripUs) {
+          add(sys + "_p50", JsonNumber(c == nullptr ? NAN : c->Median(&Sample::p50_us)));
+          add(sys + "_p99", JsonNumber(c == nullptr ? NAN : c->Median(&Sample::p99_us)));
         } else {
-          add(sys, MedianOf(r, s, sys, &Sample::value));
+          add(sys, JsonNumber(c == nullptr ? NAN : c->Median(&Sample::value)));
         }
       }
     }
-    scenarios.push_back(
-        absl::StrCat(" \"", ScenarioName(s), "\": {", absl::StrJoin(fields, ", "), "}"));
+    add("reps", per_system(MainField(s), false));
+    if (s.metric == Metric::kRoundTripUs) add("reps_p99", per_system(&Sample::p99_us, false));
+    add(s.metric == Metric::kRoundTripUs ? "cpu_us_per_roundtrip" : "cpu_us_per_message",
+        per_system(&Sample::cpu_us, true));
+    add("cpu_reps", per_system(&Sample::cpu_us, false));
+    if (s.metric != Metric::kRssMiB) {
+      std::vector<std::string> worst;
+      for (const std::string& sys : ran) {
+        if (sys == kTc) continue;
+        const Ratios x = Compare(r, s, sys, MainField(s));
+        worst.push_back(absl::StrCat(JsonString(sys), ": {\"median\": ", JsonNumber(x.median),
+                                     ", \"worst\": ", JsonNumber(x.worst), "}"));
+      }
+      add("ratio", absl::StrCat("{", absl::StrJoin(worst, ", "), "}"));
+    }
+    entries.push_back(
+        absl::StrCat(" ", JsonString(s.name), ": {", absl::StrJoin(fields, ", "), "}"));
   }
-  return absl::StrCat("{\n", absl::StrJoin(scenarios, ",\n"), "\n}\n");
+  return absl::StrCat("{\n", absl::StrJoin(entries, ",\n"), "\n}\n");
 }
 
 }  // namespace bench

@@ -1,8 +1,14 @@
-// The scenario drivers shared by every C++ system. Each driver forks the processes a scenario
-// needs (consumers or servers first, so that a system needing a bound endpoint finds it), waits
-// until all are set up, starts them together, and verifies what arrived: S1/S2/S5 check that
-// ids arrive complete and in order, S3 that each reply carries its request's id, S4 that every
-// id was received exactly once. Any mismatch fails the repetition.
+// The scenario list and the drivers shared by every C++ system. Each driver forks the processes
+// a scenario needs (consumers or servers first, so that a system needing a bound endpoint finds
+// it), waits until all are set up, starts them together, and verifies what arrived: S1/S2/S5
+// check that ids arrive complete and in order, S3 that each reply carries its request's id, S4
+// that every id was received exactly once, and with fresh messages every payload's checksum.
+// Any mismatch fails the repetition.
+//
+// CPU time: each child reads its own CPU time (all its threads: ZeroMQ's I/O thread and the
+// like count) when the start signal comes and again when its measured work is over (after the
+// last message, or for senders once the receivers have everything), and adds the difference to
+// Control::cpu_ns; the coordinator adds its own over the run.
 //
 // Senders stay connected until the receivers have everything: a producer that has sent its
 // share waits for Control::Stop() before Finish(). (ZeroMQ loses messages still queued towards
@@ -22,6 +28,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "bench/harness.h"
+#include "bench/payload.h"
 
 namespace bench {
 namespace {
@@ -58,19 +65,30 @@ absl::Status EndpointError(const char* what, const Endpoint& ep) {
   return absl::InternalError(absl::StrCat(what, ": ", ep.error()));
 }
 
-absl::Status Receive(Endpoint& ep, int timeout_ms, uint64_t* id, size_t expected_bytes,
+absl::Status Receive(Endpoint& ep, int timeout_ms, uint64_t* id, const ChannelSpec& spec,
                      bool* timed_out = nullptr) {
-  size_t bytes = 0;
-  const RecvResult r = ep.Recv(timeout_ms, id, &bytes);
+  Received got;
+  const RecvResult r = ep.Recv(timeout_ms, &got);
   if (timed_out != nullptr) *timed_out = r == RecvResult::kTimeout;
   if (r == RecvResult::kTimeout && timed_out != nullptr) return absl::OkStatus();
   if (r == RecvResult::kTimeout) return absl::DeadlineExceededError("receive timed out");
   if (r != RecvResult::kOk) return EndpointError("receive", ep);
-  if (bytes != expected_bytes) {
-    return absl::DataLossError(
-        absl::StrCat("message ", *id, " has ", bytes, " data bytes, expected ", expected_bytes));
+  *id = got.id;
+  if (got.data_bytes != spec.payload_bytes) {
+    return absl::DataLossError(absl::StrCat("message ", got.id, " has ", got.data_bytes,
+                                            " data bytes, expected ", spec.payload_bytes));
+  }
+  if (spec.fresh_messages && got.checksum != ExpectedChecksum(got.id, got.data_bytes)) {
+    return absl::DataLossError(absl::StrCat("message ", got.id, ": payload checksum mismatch"));
   }
   return absl::OkStatus();
+}
+
+// CPU time of every process of a run (Control::cpu_ns plus the coordinator's own since
+// `coordinator_start_ns`), in us per operation.
+double CpuMicrosPer(const Control& control, int64_t coordinator_start_ns, int64_t operations) {
+  const int64_t ns = control.cpu_ns.load() + (CpuNanos() - coordinator_start_ns);
+  return static_cast<double>(ns) / 1e3 / static_cast<double>(operations);
 }
 
 absl::Status Finish(Endpoint& ep) {
@@ -93,6 +111,7 @@ absl::Status Collect(Fleet& fleet, Control& control, absl::Time deadline) {
 
 struct OneToOne {
   double seconds = 0;
+  double cpu_us = 0;  // per message
   int64_t producer_sampled_peak_kb = 0;  // S5: VmRSS sampled by the coordinator
   int64_t consumer_sampled_peak_kb = 0;
   ChildMemory producer{};  // S5: the children's own readings
@@ -120,9 +139,10 @@ absl::StatusOr<OneToOne> RunOneToOne(System& system, const ChannelSpec& spec, in
       if (!ep.ok()) return ep.status();
       if (s5) consumer_memory.setup = ReadMemory();
       control->ReadyThenWaitForGo();
+      const int64_t cpu_start = CpuNanos();
       for (int64_t i = 0; i < n; ++i) {
         uint64_t id = 0;
-        absl::Status s = Receive(**ep, -1, &id, spec.payload_bytes);
+        absl::Status s = Receive(**ep, -1, &id, spec);
         if (!s.ok()) return s;
         if (id != static_cast<uint64_t>(i)) {
           return absl::DataLossError(absl::StrCat("expected message ", i, ", got ", id));
@@ -131,6 +151,7 @@ absl::StatusOr<OneToOne> RunOneToOne(System& system, const ChannelSpec& spec, in
         if (s5 && (i + 1) % params.s5_pause_every == 0) usleep(1000);
       }
       control->end_ns.store(NowNanos());
+      control->AddCpu(cpu_start);
       control->Stop();
       absl::Status s = Finish(**ep);
       if (s5) consumer_memory.end = ReadMemory();
@@ -147,12 +168,14 @@ absl::StatusOr<OneToOne> RunOneToOne(System& system, const ChannelSpec& spec, in
       if (!ep.ok()) return ep.status();
       if (s5) producer_memory.setup = ReadMemory();
       control->ReadyThenWaitForGo();
+      const int64_t cpu_start = CpuNanos();
       for (int64_t i = 0; i < n; ++i) {
         if (!(*ep)->Send(static_cast<uint64_t>(i))) return EndpointError("send", **ep);
         if (i == warm_at) producer_memory.warm = ReadMemory();
       }
       if (!(*ep)->Flush()) return EndpointError("flush", **ep);
       control->WaitForStop();
+      control->AddCpu(cpu_start);
       absl::Status s = Finish(**ep);
       if (s5) producer_memory.end = ReadMemory();
       return s;
@@ -163,6 +186,7 @@ absl::StatusOr<OneToOne> RunOneToOne(System& system, const ChannelSpec& spec, in
   if (!ready.ok()) return ready;
 
   OneToOne result;
+  const int64_t coordinator_cpu = CpuNanos();
   const int64_t start = control->Go();
   for (;;) {
     const absl::Time until =
@@ -176,6 +200,7 @@ absl::StatusOr<OneToOne> RunOneToOne(System& system, const ChannelSpec& spec, in
         std::max(result.consumer_sampled_peak_kb, ProcStatusKb(*consumer, "VmRSS"));
   }
   result.seconds = static_cast<double>(control->end_ns.load() - start) / 1e9;
+  result.cpu_us = CpuMicrosPer(*control, coordinator_cpu, n);
   result.producer = producer_memory;
   result.consumer = consumer_memory;
   return result;
@@ -183,12 +208,13 @@ absl::StatusOr<OneToOne> RunOneToOne(System& system, const ChannelSpec& spec, in
 
 // ---- S3: ping-pong ------------------------------------------------------------------------
 
-absl::StatusOr<Sample> RunPingPong(System& system, const ChannelSpec& spec, const Params& params) {
+absl::StatusOr<Sample> RunPingPong(System& system, const ChannelSpec& spec, int64_t roundtrips,
+                                   const Params& params) {
   SharedArray<Control> control;
   absl::StatusOr<std::unique_ptr<Link>> link = system.MakeLink(spec);
   if (!link.ok()) return link.status();
   Link& ln = **link;
-  const int64_t total = params.s3_warmup + params.s3_roundtrips;
+  const int64_t total = params.s3_warmup + roundtrips;
   const absl::Time deadline = absl::Now() + params.run_timeout;
   Fleet fleet;
 
@@ -199,14 +225,16 @@ absl::StatusOr<Sample> RunPingPong(System& system, const ChannelSpec& spec, cons
       absl::StatusOr<std::unique_ptr<Endpoint>> ep = ln.OpenServer();
       if (!ep.ok()) return ep.status();
       control->ReadyThenWaitForGo();
+      const int64_t cpu_start = CpuNanos();
       for (int64_t i = 0; i < total; ++i) {
         uint64_t id = 0;
-        absl::Status s = Receive(**ep, -1, &id, spec.payload_bytes);
+        absl::Status s = Receive(**ep, -1, &id, spec);
         if (!s.ok()) return s;
         if (!(*ep)->Send(id)) return EndpointError("send", **ep);
         if (!(*ep)->Flush()) return EndpointError("flush", **ep);
       }
       control->WaitForStop();
+      control->AddCpu(cpu_start);
       return Finish(**ep);
     });
   });
@@ -221,15 +249,16 @@ absl::StatusOr<Sample> RunPingPong(System& system, const ChannelSpec& spec, cons
       absl::StatusOr<std::unique_ptr<Endpoint>> ep = ln.OpenClient();
       if (!ep.ok()) return ep.status();
       std::vector<double> rtt_us;
-      rtt_us.reserve(static_cast<size_t>(params.s3_roundtrips));
+      rtt_us.reserve(static_cast<size_t>(roundtrips));
       control->ReadyThenWaitForGo();
+      const int64_t cpu_start = CpuNanos();
       for (int64_t i = 0; i < total; ++i) {
         const int64_t t0 = NowNanos();
         if (!(*ep)->Send(static_cast<uint64_t>(i)) || !(*ep)->Flush()) {
           return EndpointError("send", **ep);
         }
         uint64_t id = 0;
-        absl::Status s = Receive(**ep, -1, &id, spec.payload_bytes);
+        absl::Status s = Receive(**ep, -1, &id, spec);
         if (!s.ok()) return s;
         const int64_t t1 = NowNanos();
         if (id != static_cast<uint64_t>(i)) {
@@ -237,6 +266,7 @@ absl::StatusOr<Sample> RunPingPong(System& system, const ChannelSpec& spec, cons
         }
         if (i >= params.s3_warmup) rtt_us.push_back(static_cast<double>(t1 - t0) / 1e3);
       }
+      control->AddCpu(cpu_start);
       control->Stop();
       control->p50_us = Percentile(rtt_us, 50);
       control->p99_us = Percentile(rtt_us, 99);
@@ -246,12 +276,15 @@ absl::StatusOr<Sample> RunPingPong(System& system, const ChannelSpec& spec, cons
   if (!client.ok()) return client.status();
   ready = control->WaitReady(2, fleet, deadline);
   if (!ready.ok()) return ready;
+  const int64_t coordinator_cpu = CpuNanos();
   control->Go();
   absl::Status s = Collect(fleet, *control, deadline);
   if (!s.ok()) return s;
   Sample sample;
   sample.p50_us = control->p50_us;
   sample.p99_us = control->p99_us;
+  // The warm-up round trips ran inside the CPU window too.
+  sample.cpu_us = CpuMicrosPer(*control, coordinator_cpu, total);
   return sample;
 }
 
@@ -275,10 +308,11 @@ absl::StatusOr<Sample> RunFanInOut(System& system, const ChannelSpec& spec, int6
         absl::StatusOr<std::unique_ptr<Endpoint>> ep = ch.OpenConsumer(c);
         if (!ep.ok()) return ep.status();
         control->ReadyThenWaitForGo();
+        const int64_t cpu_start = CpuNanos();
         while (control->stop.load(std::memory_order_relaxed) == 0) {
           uint64_t id = 0;
           bool timed_out = false;
-          absl::Status s = Receive(**ep, kPoll, &id, spec.payload_bytes, &timed_out);
+          absl::Status s = Receive(**ep, kPoll, &id, spec, &timed_out);
           if (!s.ok()) return s;
           if (timed_out) continue;
           if (id >= static_cast<uint64_t>(n)) {
@@ -293,6 +327,7 @@ absl::StatusOr<Sample> RunFanInOut(System& system, const ChannelSpec& spec, int6
             FutexWakeAll(&control->all_done);
           }
         }
+        control->AddCpu(cpu_start);
         return Finish(**ep);
       });
     });
@@ -309,12 +344,14 @@ absl::StatusOr<Sample> RunFanInOut(System& system, const ChannelSpec& spec, int6
         absl::StatusOr<std::unique_ptr<Endpoint>> ep = ch.OpenProducer(p);
         if (!ep.ok()) return ep.status();
         control->ReadyThenWaitForGo();
+        const int64_t cpu_start = CpuNanos();
         for (uint64_t id = first; id < end; ++id) {
           if (!(*ep)->Send(id)) return EndpointError("send", **ep);
         }
         if (!(*ep)->Flush()) return EndpointError("flush", **ep);
         control->SenderDone();
         control->WaitForStop();
+        control->AddCpu(cpu_start);
         return Finish(**ep);
       });
     });
@@ -324,6 +361,7 @@ absl::StatusOr<Sample> RunFanInOut(System& system, const ChannelSpec& spec, int6
       control->WaitReady(static_cast<uint32_t>(spec.consumers + spec.producers), fleet, deadline);
   if (!ready.ok()) return ready;
 
+  const int64_t coordinator_cpu = CpuNanos();
   const int64_t start = control->Go();
   absl::Status s = control->WaitSendersDone(static_cast<uint32_t>(spec.producers), deadline);
   if (!s.ok()) return s;
@@ -357,6 +395,7 @@ absl::StatusOr<Sample> RunFanInOut(System& system, const ChannelSpec& spec, int6
   }
   Sample sample;
   sample.value = static_cast<double>(n) / (static_cast<double>(end - start) / 1e9);
+  sample.cpu_us = CpuMicrosPer(*control, coordinator_cpu, n);
   return sample;
 }
 
@@ -364,46 +403,41 @@ absl::StatusOr<Sample> RunFanInOut(System& system, const ChannelSpec& spec, int6
 
 class NativeRunner final : public Runner {
  public:
-  NativeRunner(std::unique_ptr<System> system, std::set<Scenario> scenarios)
+  NativeRunner(std::unique_ptr<System> system, std::set<std::string> scenarios)
       : system_(std::move(system)), scenarios_(std::move(scenarios)) {}
   std::string name() const override { return system_->name(); }
-  bool Supports(Scenario s) const override { return scenarios_.count(s) != 0; }
+  bool Supports(const ScenarioDef& s) const override { return scenarios_.count(s.name) != 0; }
 
-  absl::StatusOr<Sample> Run(Scenario scenario, const Params& p) override {
+  absl::StatusOr<Sample> Run(const ScenarioDef& def, const Params& p) override {
     ChannelSpec spec;
     spec.tag = UniqueTag();
+    spec.payload_bytes = def.payload_bytes;
+    spec.capacity = def.maxsize;
+    spec.producers = def.producers;
+    spec.consumers = def.consumers;
+    spec.fresh_messages = def.fresh_messages;
     Sample sample;
-    switch (scenario) {
-      case Scenario::kS1:
-      case Scenario::kS2: {
-        const bool large = scenario == Scenario::kS2;
-        spec.payload_bytes = large ? p.large_payload : p.small_payload;
-        spec.capacity = large ? p.s2_maxsize : p.s1_maxsize;
-        const int64_t n = large ? p.s2_messages : p.s1_messages;
-        absl::StatusOr<OneToOne> r = RunOneToOne(*system_, spec, n, false, p);
+    switch (def.driver) {
+      case Driver::kOneToOne: {
+        absl::StatusOr<OneToOne> r = RunOneToOne(*system_, spec, def.messages, false, p);
         if (!r.ok()) return r.status();
-        sample.value = large ? static_cast<double>(n) * static_cast<double>(spec.payload_bytes) /
-                                   r->seconds / 1e9
-                             : static_cast<double>(n) / r->seconds;
+        const double n = static_cast<double>(def.messages);
+        sample.value = def.metric == Metric::kGBPerSecond
+                           ? n * static_cast<double>(spec.payload_bytes) / r->seconds / 1e9
+                           : n / r->seconds;
+        sample.cpu_us = r->cpu_us;
         return sample;
       }
-      case Scenario::kS3:
-        spec.payload_bytes = p.small_payload;
-        spec.capacity = p.s1_maxsize;
-        return RunPingPong(*system_, spec, p);
-      case Scenario::kS4:
-        spec.payload_bytes = p.small_payload;
-        spec.capacity = p.s4_maxsize;
-        spec.producers = p.s4_producers;
-        spec.consumers = p.s4_consumers;
+      case Driver::kPingPong:
+        return RunPingPong(*system_, spec, def.messages, p);
+      case Driver::kFanInOut:
         spec.joinable = true;
-        return RunFanInOut(*system_, spec, p.s4_messages, p);
-      case Scenario::kS5: {
-        spec.payload_bytes = p.small_payload;
-        spec.capacity = p.s5_maxsize;
-        absl::StatusOr<OneToOne> r = RunOneToOne(*system_, spec, p.s5_messages, true, p);
+        return RunFanInOut(*system_, spec, def.messages, p);
+      case Driver::kMemory: {
+        absl::StatusOr<OneToOne> r = RunOneToOne(*system_, spec, def.messages, true, p);
         if (!r.ok()) return r.status();
-        sample.value = static_cast<double>(p.s5_messages) / r->seconds;
+        sample.value = static_cast<double>(def.messages) / r->seconds;
+        sample.cpu_us = r->cpu_us;
         const int64_t producer_peak = std::max(r->producer.end.hwm_kb, r->producer_sampled_peak_kb);
         const int64_t consumer_peak = std::max(r->consumer.end.hwm_kb, r->consumer_sampled_peak_kb);
         sample.producer_start_mib = Mib(r->producer.warm.rss_kb);
@@ -415,30 +449,90 @@ class NativeRunner final : public Runner {
         return sample;
       }
     }
-    return absl::InvalidArgumentError("unknown scenario");
+    return absl::InvalidArgumentError("unknown driver");
   }
 
  private:
   std::unique_ptr<System> system_;
-  std::set<Scenario> scenarios_;
+  std::set<std::string> scenarios_;
 };
 
 }  // namespace
 
-const char* ScenarioName(Scenario s) {
-  switch (s) {
-    case Scenario::kS1:
-      return "S1";
-    case Scenario::kS2:
-      return "S2";
-    case Scenario::kS3:
-      return "S3";
-    case Scenario::kS4:
-      return "S4";
-    case Scenario::kS5:
-      return "S5";
+std::vector<ScenarioDef> ScenarioList(const Params& p) {
+  const bool fresh = !p.prebuilt;
+  const char* made = fresh ? "built per msg" : "pre-built";
+  std::vector<ScenarioDef> list;
+  {
+    ScenarioDef s1{"S1",
+                   absl::StrCat("S1 small 1->1, ", p.s1_messages, " msgs, maxsize ", p.s1_maxsize,
+                                ", ", made),
+                   Driver::kOneToOne,
+                   Metric::kMsgPerSecond,
+                   p.small_payload,
+                   p.s1_messages,
+                   p.s1_maxsize};
+    s1.fresh_messages = fresh;
+    s1.target = Target::kThroughput;
+    s1.rivals = {"boost", "zeromq"};
+    list.push_back(s1);
   }
-  return "?";
+  {
+    ScenarioDef s2{"S2",
+                   absl::StrCat("S2 1 MiB 1->1, ", p.s2_messages, " msgs, maxsize ", p.s2_maxsize,
+                                ", ", made),
+                   Driver::kOneToOne,
+                   Metric::kGBPerSecond,
+                   p.large_payload,
+                   p.s2_messages,
+                   p.s2_maxsize};
+    s2.fresh_messages = fresh;
+    s2.target = Target::kThroughput;
+    s2.rivals = {"boost"};
+    list.push_back(s2);
+  }
+  {
+    ScenarioDef s3{"S3",
+                   absl::StrCat("S3 ping-pong, ", p.s3_roundtrips, " round trips, ",
+                                p.s3_client_cpu < 0 ? std::string("unpinned")
+                                                    : absl::StrCat("CPUs ", p.s3_client_cpu, "/",
+                                                                   p.s3_server_cpu)),
+                   Driver::kPingPong,
+                   Metric::kRoundTripUs,
+                   p.small_payload,
+                   p.s3_roundtrips,
+                   p.s1_maxsize};
+    s3.target = Target::kLatency;
+    s3.rivals = {"bare_pipe", "boost"};
+    list.push_back(s3);
+  }
+  for (int n : p.s4_scale) {
+    // "S4" is 4 -> 4, the scenario's original shape; the others are named by their size.
+    ScenarioDef s4{n == 4 ? std::string("S4") : absl::StrCat("S4x", n),
+                   absl::StrCat("S4 ", n, "->", n, " JoinableQueue, ", p.s4_messages, " msgs"),
+                   Driver::kFanInOut,
+                   Metric::kMsgPerSecond,
+                   p.small_payload,
+                   p.s4_messages,
+                   p.s4_maxsize,
+                   n,
+                   n};
+    s4.target = Target::kThroughput;
+    s4.rivals = {"boost", "zeromq"};
+    list.push_back(s4);
+  }
+  {
+    ScenarioDef s5{"S5",
+                   "S5 RSS start -> peak",
+                   Driver::kMemory,
+                   Metric::kRssMiB,
+                   p.small_payload,
+                   p.s5_messages,
+                   p.s5_maxsize};
+    s5.target = Target::kMemory;
+    list.push_back(s5);
+  }
+  return list;
 }
 
 Params Params::Full() { return Params(); }
@@ -457,7 +551,7 @@ Params Params::Quick() {
 }
 
 std::unique_ptr<Runner> MakeNativeRunner(std::unique_ptr<System> system,
-                                         std::set<Scenario> scenarios) {
+                                         std::set<std::string> scenarios) {
   return std::make_unique<NativeRunner>(std::move(system), std::move(scenarios));
 }
 

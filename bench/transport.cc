@@ -11,8 +11,8 @@ class PairedEndpoint final : public Endpoint {
   PairedEndpoint(std::unique_ptr<Endpoint> out, std::unique_ptr<Endpoint> in)
       : out_(std::move(out)), in_(std::move(in)) {}
   bool Send(uint64_t id) override { return out_->Send(id) || Fail(out_->error()); }
-  RecvResult Recv(int timeout_ms, uint64_t* id, size_t* data_bytes) override {
-    const RecvResult r = in_->Recv(timeout_ms, id, data_bytes);
+  RecvResult Recv(int timeout_ms, Received* out) override {
+    const RecvResult r = in_->Recv(timeout_ms, out);
     if (r == RecvResult::kError) Fail(in_->error());
     return r;
   }

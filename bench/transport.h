@@ -1,9 +1,16 @@
 // The small interface every C++ system under test implements (typed_channel and the baselines).
 //
-// A message is always "a u64 id plus `payload_bytes` of data". A system builds its payload once
-// per sending endpoint and sends it with a fresh id each time, so message construction costs the
-// same (nothing) in every system and what is measured is the system's own work: encoding and
-// framing, copies, synchronisation, system calls, wake-ups, and (typed_channel) validation.
+// A message is always "a u64 id plus `payload_bytes` of data". How it is made depends on
+// ChannelSpec::fresh_messages:
+//   fresh (S1, S2): as a program makes them. Every Send builds a new message: typed_channel a
+//     new capnp::MallocMessageBuilder, the others a freshly allocated buffer (ZeroMQ a new
+//     zmq::message_t; the batched pipe appends to its batch buffer), with every payload byte
+//     written by FillPayload (payload.h); every Recv reads every payload byte into
+//     Received::checksum.
+//   pre-built (S3, S4, S5, and S1/S2 under --prebuilt): a system builds its payload once per
+//     sending endpoint and stamps a fresh id each time, and receivers do not read the payload,
+//     so what is measured is the system's own work: encoding and framing, copies,
+//     synchronisation, system calls, wake-ups, and (typed_channel) validation.
 //
 // Lifecycle of one scenario run (see scenarios.cc):
 //   coordinator: System::MakeChannel(spec) (or MakeLink), before forking;
@@ -31,10 +38,17 @@ struct ChannelSpec {
   int producers = 1;
   int consumers = 1;
   bool joinable = false;  // S4: consumers mark items done, the coordinator joins
+  bool fresh_messages = false;  // see the top of this file
   std::string tag;        // unique per run: for names of shared objects, sockets, files
 };
 
 enum class RecvResult { kOk, kTimeout, kError };
+
+struct Received {
+  uint64_t id = 0;
+  size_t data_bytes = 0;  // the size of the message's data (besides the id)
+  uint64_t checksum = 0;  // PayloadChecksum of the data; set only with fresh_messages
+};
 
 // One process's end of a channel. Used by one thread.
 class Endpoint {
@@ -42,9 +56,8 @@ class Endpoint {
   virtual ~Endpoint() = default;
   // Sends one message carrying `id`. False on error (see error()).
   virtual bool Send(uint64_t id) = 0;
-  // Receives one message; timeout_ms < 0 waits for ever. On kOk, *id and *data_bytes (the size
-  // of the message's data) are set.
-  virtual RecvResult Recv(int timeout_ms, uint64_t* id, size_t* data_bytes) = 0;
+  // Receives one message; timeout_ms < 0 waits for ever. On kOk, *out is set.
+  virtual RecvResult Recv(int timeout_ms, Received* out) = 0;
   // Marks the last received item done (joinable channels with native_join() only).
   virtual bool TaskDone() { return true; }
   // Makes everything sent so far deliverable (a batching sender writes its partial batch).

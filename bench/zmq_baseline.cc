@@ -1,13 +1,20 @@
 // Baseline: ZeroMQ over ipc:// (Unix domain sockets), through cppzmq.
 //   channels: PUSH/PULL. Each consumer binds its own PULL socket; each producer's PUSH socket
 //             connects to every consumer and round-robins among them (the usual N-to-M layout
-//             without a broker). SNDHWM and RCVHWM are the channel's capacity.
+//             without a broker). ZeroMQ bounds each connection separately (SNDHWM on the PUSH
+//             side, RCVHWM on the PULL side, and the kernel's socket buffers), so that the
+//             whole channel holds about as many messages as the others' maxsize, each of the
+//             P x C connections gets maxsize / (P x C) of it: half as SNDHWM, half as RCVHWM,
+//             and socket buffers at the kernel's minimum (SNDBUF = RCVBUF = 4 KiB, which the
+//             kernel doubles: ~120 small messages per connection more, stated in the table).
+//             A fresh message is a new zmq::message_t, built in place and handed to send().
 //   S3:       REQ/REP on one socket pair.
 // A ZeroMQ context must not cross fork(), so each endpoint creates its own in its process.
 // Consumers (and the REP server) are opened before producers, so connects find a bound socket.
 #include <stdlib.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <memory>
 #include <string>
 #include <vector>
@@ -29,11 +36,21 @@ std::string IpcPath(const ChannelSpec& spec, const std::string& suffix) {
 class ZmqEndpoint final : public Endpoint {
  public:
   // Binds to `bind` if non-empty, and connects to each of `connect`.
+  // socket_buffer_bytes 0: the kernel's default.
   ZmqEndpoint(zmq::socket_type type, const std::string& bind,
-              const std::vector<std::string>& connect, int hwm, size_t payload_bytes)
-      : context_(1), socket_(context_, type), message_(payload_bytes) {
+              const std::vector<std::string>& connect, int hwm, int socket_buffer_bytes,
+              size_t payload_bytes, bool fresh)
+      : context_(1),
+        socket_(context_, type),
+        payload_bytes_(payload_bytes),
+        fresh_(fresh),
+        message_(payload_bytes) {
     socket_.set(zmq::sockopt::sndhwm, hwm);
     socket_.set(zmq::sockopt::rcvhwm, hwm);
+    if (socket_buffer_bytes > 0) {
+      socket_.set(zmq::sockopt::sndbuf, socket_buffer_bytes);
+      socket_.set(zmq::sockopt::rcvbuf, socket_buffer_bytes);
+    }
     // Producers flush everything at close; consumers drop what they did not take.
     socket_.set(zmq::sockopt::linger, type == zmq::socket_type::pull ? 0 : -1);
     if (!bind.empty()) socket_.bind("ipc://" + bind);
@@ -41,19 +58,25 @@ class ZmqEndpoint final : public Endpoint {
   }
 
   bool Send(uint64_t id) override {
-    message_.set_id(id);
     try {
-      if (!socket_.send(zmq::const_buffer(message_.data(), message_.size()),
-                        zmq::send_flags::none)) {
-        return Fail("zmq send: would block");
+      zmq::send_result_t sent;
+      if (fresh_) {
+        zmq::message_t fresh(message_.size());
+        WriteRawMessage(static_cast<char*>(fresh.data()), id, payload_bytes_);
+        sent = socket_.send(fresh, zmq::send_flags::none);
+      } else {
+        message_.set_id(id);
+        sent = socket_.send(zmq::const_buffer(message_.data(), message_.size()),
+                            zmq::send_flags::none);
       }
+      if (!sent) return Fail("zmq send: would block");
     } catch (const zmq::error_t& e) {
       return Fail(absl::StrCat("zmq send: ", e.what()));
     }
     return true;
   }
 
-  RecvResult Recv(int timeout_ms, uint64_t* id, size_t* data_bytes) override {
+  RecvResult Recv(int timeout_ms, Received* out) override {
     try {
       if (timeout_ms != timeout_ms_) {
         socket_.set(zmq::sockopt::rcvtimeo, timeout_ms);
@@ -64,8 +87,8 @@ class ZmqEndpoint final : public Endpoint {
       Fail(absl::StrCat("zmq recv: ", e.what()));
       return RecvResult::kError;
     }
-    if (!ParseRawMessage(static_cast<const char*>(received_.data()), received_.size(), id,
-                         data_bytes)) {
+    if (!ParseRawMessage(static_cast<const char*>(received_.data()), received_.size(), fresh_,
+                         out)) {
       Fail("short message");
       return RecvResult::kError;
     }
@@ -85,7 +108,9 @@ class ZmqEndpoint final : public Endpoint {
  private:
   zmq::context_t context_;
   zmq::socket_t socket_;
-  RawMessage message_;
+  size_t payload_bytes_;
+  bool fresh_;
+  RawMessage message_;  // pre-built
   zmq::message_t received_;
   int timeout_ms_ = -1;
 };
@@ -111,15 +136,21 @@ class ZmqChannel final : public Channel {
   }
   absl::StatusOr<std::unique_ptr<Endpoint>> OpenProducer(int) override {
     return MakeEndpoint(zmq::socket_type::push, std::string(), consumer_paths_, Hwm(),
-                        spec_.payload_bytes);
+                        kSocketBufferBytes, spec_.payload_bytes, spec_.fresh_messages);
   }
   absl::StatusOr<std::unique_ptr<Endpoint>> OpenConsumer(int index) override {
     return MakeEndpoint(zmq::socket_type::pull, consumer_paths_.at(index),
-                        std::vector<std::string>(), Hwm(), spec_.payload_bytes);
+                        std::vector<std::string>(), Hwm(), kSocketBufferBytes, spec_.payload_bytes,
+                        spec_.fresh_messages);
   }
 
  private:
-  int Hwm() const { return static_cast<int>(spec_.capacity); }
+  static constexpr int kSocketBufferBytes = 4096;
+  // Per connection and side: maxsize shared over the P x C connections, half on each side.
+  int Hwm() const {
+    const int64_t connections = static_cast<int64_t>(spec_.producers) * spec_.consumers;
+    return static_cast<int>(std::max<int64_t>(1, spec_.capacity / (2 * connections)));
+  }
   ChannelSpec spec_;
   std::vector<std::string> consumer_paths_;
 };
@@ -130,11 +161,13 @@ class ZmqLink final : public Link {
   ~ZmqLink() override { unlink(path_.c_str()); }
   absl::StatusOr<std::unique_ptr<Endpoint>> OpenClient() override {
     return MakeEndpoint(zmq::socket_type::req, std::string(), std::vector<std::string>{path_},
-                        static_cast<int>(spec_.capacity), spec_.payload_bytes);
+                        static_cast<int>(spec_.capacity), 0, spec_.payload_bytes,
+                        spec_.fresh_messages);
   }
   absl::StatusOr<std::unique_ptr<Endpoint>> OpenServer() override {
     return MakeEndpoint(zmq::socket_type::rep, path_, std::vector<std::string>(),
-                        static_cast<int>(spec_.capacity), spec_.payload_bytes);
+                        static_cast<int>(spec_.capacity), 0, spec_.payload_bytes,
+                        spec_.fresh_messages);
   }
 
  private:
