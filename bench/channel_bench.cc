@@ -45,6 +45,10 @@ ABSL_FLAG(std::string, json, "",
 ABSL_FLAG(std::string, scenarios, "all",
           "comma-separated scenarios to run (S1,S2,S3,S4x1,S4x2,S4,S4x8,S5; a trailing * matches "
           "a prefix: S4* is every S4 size), or all");
+ABSL_FLAG(std::string, zeromq_window, "shared",
+          "ZeroMQ's in-flight bound: shared (maxsize shared out over its P x C connections, "
+          "socket buffers at the kernel's minimum) or per_connection (HWM = maxsize on every "
+          "connection, default socket buffers: ZeroMQ's usual setting, P x C x 2 x maxsize)");
 ABSL_FLAG(bool, prebuilt, false,
           "S1/S2 send one pre-built payload with a fresh id, and receivers do not read payloads "
           "(the system's own cost alone); default: every message built per Put and read");
@@ -131,7 +135,8 @@ std::vector<std::unique_ptr<Runner>> MakeRunners(const std::set<std::string>& wa
     all.push_back(MakeCpythonRunner(python, script, unavailable, queues));
   }
   all.push_back(MakeNativeRunner(MakeBoostSystem(), queues));
-  all.push_back(MakeNativeRunner(MakeZmqSystem(), queues));
+  all.push_back(MakeNativeRunner(
+      MakeZmqSystem(absl::GetFlag(FLAGS_zeromq_window) != "per_connection"), queues));
   std::vector<std::unique_ptr<Runner>> chosen;
   for (auto& r : all) {
     if (wanted.count(r->name()) != 0) chosen.push_back(std::move(r));
@@ -187,6 +192,11 @@ int Main(int argc, char** argv) {
     fprintf(stderr, "--s3_pin must be split, same or none\n");
     return 2;
   }
+  const std::string zeromq_window = absl::GetFlag(FLAGS_zeromq_window);
+  if (zeromq_window != "shared" && zeromq_window != "per_connection") {
+    fprintf(stderr, "--zeromq_window must be shared or per_connection\n");
+    return 2;
+  }
   const int reps = absl::GetFlag(FLAGS_reps) > 0 ? absl::GetFlag(FLAGS_reps) : (quick ? 1 : 3);
 
   std::set<std::string> wanted_scenarios;
@@ -209,6 +219,7 @@ int Main(int argc, char** argv) {
   RunInfo info;
   info.reps = reps;
   info.machine = Machine();
+  info.zeromq_shared_window = zeromq_window == "shared";
   const absl::Time started = absl::Now();
   info.loadavg_before = FirstLine("/proc/loadavg");
   info.regime_start = MeasureRegime();

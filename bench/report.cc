@@ -352,9 +352,14 @@ std::string FormatTable(const Results& r, const std::vector<ScenarioDef>& scenar
       &out,
       "S3, S4 and S5 send pre-built payloads. Messages in flight: typed_channel, Boost and "
       "CPython hold at most maxsize (S1/S3/S4/S5 1000, S2 16); ZeroMQ bounds each of its P x C "
-      "connections separately, set to maxsize / (P x C) per connection (half SNDHWM, half "
-      "RCVHWM) plus the kernel's minimum socket buffers (~8 KiB each way, ~120 small messages "
-      "per connection); the bare pipe ignores maxsize (a 1 MiB pipe: ~16k small messages).\n",
+      "connections separately, ",
+      info.zeromq_shared_window
+          ? "set to maxsize / (P x C) per connection (half SNDHWM, half RCVHWM) plus the "
+            "kernel's minimum socket buffers (~8 KiB each way, ~120 small messages per "
+            "connection)"
+          : "here (--zeromq_window=per_connection) SNDHWM = RCVHWM = maxsize on each: up to "
+            "2 x P x C x maxsize messages (4->4: 32,000) plus the kernel's socket buffers",
+      "; the bare pipe ignores maxsize (a 1 MiB pipe: ~16k small messages).\n",
       "S4's TaskDone/Join: typed_channel's own JoinableQueue (exact, crash-safe counts); Boost "
       "and ZeroMQ have none, so the driver emulates it with one shared atomic counter (the "
       "cheapest possible); CPython uses JoinableQueue.task_done()/join().\n");

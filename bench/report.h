@@ -53,6 +53,7 @@ struct RunInfo {
   Regime regime_start;
   Regime regime_end;
   int reps = 1;
+  bool zeromq_shared_window = true;  // --zeromq_window
 };
 
 std::string FormatTable(const Results& results, const std::vector<ScenarioDef>& scenarios,

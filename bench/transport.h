@@ -114,7 +114,9 @@ std::unique_ptr<System> MakeTypedChannelSystem();
 // batch_frames == 1: one write(2) per message; > 1: frames are written batch_frames at a time.
 std::unique_ptr<System> MakePipeSystem(int batch_frames);
 std::unique_ptr<System> MakeBoostSystem();
-std::unique_ptr<System> MakeZmqSystem();
+// shared_window: the channel's capacity shared out over its connections (zmq_baseline.cc);
+// otherwise every connection gets the whole capacity as its HWMs.
+std::unique_ptr<System> MakeZmqSystem(bool shared_window);
 
 }  // namespace bench
 

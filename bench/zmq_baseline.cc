@@ -7,6 +7,9 @@
 //             P x C connections gets maxsize / (P x C) of it: half as SNDHWM, half as RCVHWM,
 //             and socket buffers at the kernel's minimum (SNDBUF = RCVBUF = 4 KiB, which the
 //             kernel doubles: ~120 small messages per connection more, stated in the table).
+//             --zeromq_window=per_connection restores ZeroMQ's usual setting instead: SNDHWM =
+//             RCVHWM = maxsize on every connection and the kernel's default socket buffers
+//             (4->4: up to 32,000 messages in flight besides the kernel's buffers).
 //             A fresh message is a new zmq::message_t, built in place and handed to send().
 //   S3:       REQ/REP on one socket pair.
 // A ZeroMQ context must not cross fork(), so each endpoint creates its own in its process.
@@ -126,7 +129,8 @@ absl::StatusOr<std::unique_ptr<Endpoint>> MakeEndpoint(Args&&... args) {
 
 class ZmqChannel final : public Channel {
  public:
-  explicit ZmqChannel(const ChannelSpec& spec) : spec_(spec) {
+  ZmqChannel(const ChannelSpec& spec, bool shared_window)
+      : spec_(spec), shared_window_(shared_window) {
     for (int i = 0; i < spec.consumers; ++i) {
       consumer_paths_.push_back(IpcPath(spec, absl::StrCat("_c", i)));
     }
@@ -136,22 +140,24 @@ class ZmqChannel final : public Channel {
   }
   absl::StatusOr<std::unique_ptr<Endpoint>> OpenProducer(int) override {
     return MakeEndpoint(zmq::socket_type::push, std::string(), consumer_paths_, Hwm(),
-                        kSocketBufferBytes, spec_.payload_bytes, spec_.fresh_messages);
+                        SocketBufferBytes(), spec_.payload_bytes, spec_.fresh_messages);
   }
   absl::StatusOr<std::unique_ptr<Endpoint>> OpenConsumer(int index) override {
     return MakeEndpoint(zmq::socket_type::pull, consumer_paths_.at(index),
-                        std::vector<std::string>(), Hwm(), kSocketBufferBytes, spec_.payload_bytes,
-                        spec_.fresh_messages);
+                        std::vector<std::string>(), Hwm(), SocketBufferBytes(),
+                        spec_.payload_bytes, spec_.fresh_messages);
   }
 
  private:
-  static constexpr int kSocketBufferBytes = 4096;
-  // Per connection and side: maxsize shared over the P x C connections, half on each side.
+  // Shared window: maxsize shared over the P x C connections, half on each side.
   int Hwm() const {
+    if (!shared_window_) return static_cast<int>(spec_.capacity);
     const int64_t connections = static_cast<int64_t>(spec_.producers) * spec_.consumers;
     return static_cast<int>(std::max<int64_t>(1, spec_.capacity / (2 * connections)));
   }
+  int SocketBufferBytes() const { return shared_window_ ? 4096 : 0; }
   ChannelSpec spec_;
+  bool shared_window_;
   std::vector<std::string> consumer_paths_;
 };
 
@@ -177,17 +183,23 @@ class ZmqLink final : public Link {
 
 class ZmqSystem final : public System {
  public:
+  explicit ZmqSystem(bool shared_window) : shared_window_(shared_window) {}
   std::string name() const override { return "zeromq"; }
   absl::StatusOr<std::unique_ptr<Channel>> MakeChannel(const ChannelSpec& spec) override {
-    return std::unique_ptr<Channel>(new ZmqChannel(spec));
+    return std::unique_ptr<Channel>(new ZmqChannel(spec, shared_window_));
   }
   absl::StatusOr<std::unique_ptr<Link>> MakeLink(const ChannelSpec& spec) override {
     return std::unique_ptr<Link>(new ZmqLink(spec));
   }
+
+ private:
+  bool shared_window_;
 };
 
 }  // namespace
 
-std::unique_ptr<System> MakeZmqSystem() { return std::make_unique<ZmqSystem>(); }
+std::unique_ptr<System> MakeZmqSystem(bool shared_window) {
+  return std::make_unique<ZmqSystem>(shared_window);
+}
 
 }  // namespace bench
