@@ -367,11 +367,11 @@ bool PinThread(int cpu) {
 }
 
 // Thread A writes odd values, thread B even ones; each spins until the other has answered.
-// Many short batches (~0.1-0.5 ms each), so that on a loaded host the median is a batch in
+// Many short batches (~10-50 us each), so that on a loaded host the median is a batch in
 // which both threads ran, not one that waited for a neighbour's time slice.
 double AtomicPingPongNs() {
-  constexpr int kBatches = 101;
-  constexpr int64_t kRoundTrips = 1000;
+  constexpr int kBatches = 501;
+  constexpr int64_t kRoundTrips = 100;
   alignas(64) std::atomic<int64_t> word{0};
   std::atomic<bool> give_up{false};
   const int64_t deadline = NowNanos() + kProbeBudgetNs;
