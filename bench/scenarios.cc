@@ -460,78 +460,46 @@ class NativeRunner final : public Runner {
 }  // namespace
 
 std::vector<ScenarioDef> ScenarioList(const Params& p) {
-  const bool fresh = !p.prebuilt;
-  const char* made = fresh ? "built per msg" : "pre-built";
   std::vector<ScenarioDef> list;
-  {
-    ScenarioDef s1{"S1",
-                   absl::StrCat("S1 small 1->1, ", p.s1_messages, " msgs, maxsize ", p.s1_maxsize,
-                                ", ", made),
-                   Driver::kOneToOne,
-                   Metric::kMsgPerSecond,
-                   p.small_payload,
-                   p.s1_messages,
-                   p.s1_maxsize};
-    s1.fresh_messages = fresh;
-    s1.target = Target::kThroughput;
-    s1.rivals = {"boost", "zeromq"};
-    list.push_back(s1);
-  }
-  {
-    ScenarioDef s2{"S2",
-                   absl::StrCat("S2 1 MiB 1->1, ", p.s2_messages, " msgs, maxsize ", p.s2_maxsize,
-                                ", ", made),
-                   Driver::kOneToOne,
-                   Metric::kGBPerSecond,
-                   p.large_payload,
-                   p.s2_messages,
-                   p.s2_maxsize};
-    s2.fresh_messages = fresh;
-    s2.target = Target::kThroughput;
-    s2.rivals = {"boost"};
-    list.push_back(s2);
-  }
-  {
-    ScenarioDef s3{"S3",
-                   absl::StrCat("S3 ping-pong, ", p.s3_roundtrips, " round trips, ",
-                                p.s3_client_cpu < 0 ? std::string("unpinned")
-                                                    : absl::StrCat("CPUs ", p.s3_client_cpu, "/",
-                                                                   p.s3_server_cpu)),
-                   Driver::kPingPong,
-                   Metric::kRoundTripUs,
-                   p.small_payload,
-                   p.s3_roundtrips,
-                   p.s1_maxsize};
-    s3.target = Target::kLatency;
-    s3.rivals = {"bare_pipe", "boost"};
-    list.push_back(s3);
-  }
+  // Appends a scenario judged by `target` against `rivals`; the caller sets the rest.
+  auto add = [&list](std::string name, std::string label, Driver driver, Metric metric,
+                     size_t payload, int64_t messages, int64_t maxsize, Target target,
+                     std::vector<std::string> rivals) -> ScenarioDef& {
+    ScenarioDef s{std::move(name), std::move(label), driver, metric, payload, messages, maxsize};
+    s.target = target;
+    s.rivals = std::move(rivals);
+    list.push_back(std::move(s));
+    return list.back();
+  };
+  const char* made = p.prebuilt ? "pre-built" : "built per msg";
+  add("S1",
+      absl::StrCat("S1 small 1->1, ", p.s1_messages, " msgs, maxsize ", p.s1_maxsize, ", ", made),
+      Driver::kOneToOne, Metric::kMsgPerSecond, p.small_payload, p.s1_messages, p.s1_maxsize,
+      Target::kThroughput, {"boost", "zeromq"})
+      .fresh_messages = !p.prebuilt;
+  add("S2",
+      absl::StrCat("S2 1 MiB 1->1, ", p.s2_messages, " msgs, maxsize ", p.s2_maxsize, ", ", made),
+      Driver::kOneToOne, Metric::kGBPerSecond, p.large_payload, p.s2_messages, p.s2_maxsize,
+      Target::kThroughput, {"boost"})
+      .fresh_messages = !p.prebuilt;
+  const std::string placement =
+      p.s3_client_cpu < 0 ? std::string("unpinned")
+                          : absl::StrCat("CPUs ", p.s3_client_cpu, "/", p.s3_server_cpu);
+  add("S3", absl::StrCat("S3 ping-pong, ", p.s3_roundtrips, " round trips, ", placement),
+      Driver::kPingPong, Metric::kRoundTripUs, p.small_payload, p.s3_roundtrips, p.s1_maxsize,
+      Target::kLatency, {"bare_pipe", "boost"});
   for (int n : p.s4_scale) {
     // "S4" is 4 -> 4, the scenario's original shape; the others are named by their size.
-    ScenarioDef s4{n == 4 ? std::string("S4") : absl::StrCat("S4x", n),
-                   absl::StrCat("S4 ", n, "->", n, " JoinableQueue, ", p.s4_messages, " msgs"),
-                   Driver::kFanInOut,
-                   Metric::kMsgPerSecond,
-                   p.small_payload,
-                   p.s4_messages,
-                   p.s4_maxsize,
-                   n,
-                   n};
-    s4.target = Target::kThroughput;
-    s4.rivals = {"boost", "zeromq"};
-    list.push_back(s4);
+    ScenarioDef& s4 =
+        add(n == 4 ? std::string("S4") : absl::StrCat("S4x", n),
+            absl::StrCat("S4 ", n, "->", n, " JoinableQueue, ", p.s4_messages, " msgs"),
+            Driver::kFanInOut, Metric::kMsgPerSecond, p.small_payload, p.s4_messages,
+            p.s4_maxsize, Target::kThroughput, {"boost", "zeromq"});
+    s4.producers = n;
+    s4.consumers = n;
   }
-  {
-    ScenarioDef s5{"S5",
-                   "S5 RSS start -> peak",
-                   Driver::kMemory,
-                   Metric::kRssMiB,
-                   p.small_payload,
-                   p.s5_messages,
-                   p.s5_maxsize};
-    s5.target = Target::kMemory;
-    list.push_back(s5);
-  }
+  add("S5", "S5 RSS start -> peak", Driver::kMemory, Metric::kRssMiB, p.small_payload,
+      p.s5_messages, p.s5_maxsize, Target::kMemory, {});
   return list;
 }
 
