@@ -101,7 +101,7 @@ struct Sample {
   double p50_us = 0;  // kPingPong: round trip
   double p99_us = 0;
   // CPU time (user + sys) of every process of the run (children and coordinator) while it was
-  // measured, per message (per round trip for kPingPong), in us; NaN if not measured.
+  // measured, per message (per round trip for kPingPong), in us.
   double cpu_us = 0;
   double producer_start_mib = 0;  // kMemory
   double producer_peak_mib = 0;
