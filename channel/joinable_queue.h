@@ -43,7 +43,9 @@ class JoinableQueue : public internal::QueueBase<JoinableQueue<T>, T> {
     return this->backend() == nullptr ? 0 : this->backend()->unfinished();
   }
   // Waits until every item put has been marked done, by any process, or the timeout passes
-  // (kDeadlineExceeded, saying how many remain). Never busy-waits.
+  // (kDeadlineExceeded, saying how many remain). Never busy-waits. After
+  // Shutdown(immediate = true) the dropped items count as done: Join then waits only for the
+  // items Get already returned (Shutdown itself is described in queue.h).
   absl::Status Join(absl::Duration timeout = absl::InfiniteDuration()) {
     const internal::Deadline deadline = internal::Deadline::After(timeout);
     return this->backend() == nullptr ? internal::MovedFromError()

@@ -67,14 +67,16 @@ class Queue : public internal::QueueBase<Queue<T>, T> {
   //   kResourceExhausted (IsFull) if still full; kInvalidArgument if too large or the builder
   //   has no struct root (its root must be a T: Cap'n Proto messages do not carry their type);
   //   kFailedPrecondition (IsClosed) after Close() on this handle, or if Close() is called while
+  //   waiting; kCancelled (IsShutDown) once the queue is shut down (see Shutdown), also while
   //   waiting.
   // PutNowait(...)  Put with a zero timeout.
   //
   // Get(timeout = infinite) -> Message<T>
   //   Waits for an item, up to `timeout` for the whole call (lock waits included; Get never
   //   blocks reading a frame whose writer stalled). kUnavailable (IsEmpty) if none came;
-  //   kFailedPrecondition (IsClosed) after or during Close() on this handle; kDataLoss if the
-  //   item could not be decoded (it is consumed).
+  //   kFailedPrecondition (IsClosed) after or during Close() on this handle; kCancelled
+  //   (IsShutDown) when the queue is shut down and nothing is left; kDataLoss if the item could
+  //   not be decoded (it is consumed).
   // GetNowait()  Get with a zero timeout.
   //
   // qsize()  Items put and not yet taken, across all processes, exact when read; an item counts
@@ -82,6 +84,24 @@ class Queue : public internal::QueueBase<Queue<T>, T> {
   //          be readable yet, so GetNowait can report Empty while qsize() > 0.
   // empty()  qsize() == 0.   full()  maxsize() > 0 && qsize() >= maxsize().
   // maxsize()  0 when unbounded.   max_message_bytes()   stats()  see stats.h.
+  //
+  // Shutdown(immediate = false) -> Status
+  //   Python 3.13's queue.Queue.shutdown, for the whole queue: every handle in every process,
+  //   and every process that opens or forks it later (a named queue stays shut down until
+  //   Unlink). Afterwards Put fails with kCancelled (IsShutDown), also on a full queue, and a Put
+  //   blocked in any process wakes and fails; a Put that returned OK before counts and is
+  //   delivered. Get keeps returning the items left (including those still in feeders), then
+  //   fails with kCancelled instead of waiting; Gets blocked in any process wake and fail once
+  //   nothing is left. immediate = true drops the items left instead (stats: dropped by
+  //   shutdown, not lost; items still in a feeder are dropped when they reach the pipe, within
+  //   milliseconds, and count in qsize() until then) and Get fails at once. A JoinableQueue
+  //   counts dropped items done: Join then waits only for items Get already returned.
+  //   qsize/empty/full stay truthful and TaskDone keeps working. Calling it again is harmless;
+  //   immediate after a plain Shutdown drops what is left. Works on a closed handle too.
+  //   Blocks only for the queue's locks (held briefly; a dead holder is repaired). OK, or
+  //   kFailedPrecondition on a moved-from handle. A process killed inside it leaves the queue
+  //   shut down or not, and consistent either way.
+  //   Status precedence for Put/Get: closed handle, then shut down, then full/empty.
   //
   // Close()  No more Put/Get on this handle; blocked Put/Get on it return kFailedPrecondition.
   //          The feeder keeps flushing what was put.

@@ -17,6 +17,9 @@ struct QueueStats {
   uint64_t resyncs = 0;         // times a reader skipped bytes that were not a valid frame
   uint64_t torn_writes = 0;     // writers that died (or failed) inside a write, repaired
   uint64_t dead_processes = 0;  // dead putting processes whose reservations were released
+  uint64_t items_dropped_by_shutdown = 0;  // items Shutdown(immediate = true) discarded (never
+                                           // counted in items_lost)
+  bool shut_down = false;                  // Shutdown was called on the queue, by any process
 };
 
 }  // namespace channel

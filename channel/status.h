@@ -4,6 +4,8 @@
 //   kResourceExhausted  Put: the queue stayed full until the timeout        -> IsFull()
 //   kUnavailable        Get: the queue stayed empty until the timeout       -> IsEmpty()
 //   kFailedPrecondition Put/Get: the handle was closed                      -> IsClosed()
+//   kCancelled          Put: the queue was shut down; Get: shut down and    -> IsShutDown()
+//                       nothing left (Shutdown, in any process)
 //   kInvalidArgument    Put: message too large, or without a struct root; bad options or name
 //   kDataLoss           a corrupt queue file or message was received
 // Other calls use kFailedPrecondition for their own preconditions (Open of a different type or
@@ -22,6 +24,7 @@ namespace channel {
 inline bool IsFull(const absl::Status& s) { return absl::IsResourceExhausted(s); }
 inline bool IsEmpty(const absl::Status& s) { return absl::IsUnavailable(s); }
 inline bool IsClosed(const absl::Status& s) { return absl::IsFailedPrecondition(s); }
+inline bool IsShutDown(const absl::Status& s) { return absl::IsCancelled(s); }
 
 }  // namespace channel
 

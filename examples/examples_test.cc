@@ -1,6 +1,6 @@
 // Runs every example binary with --sleep_scale=0.01 and checks that it prints what the tutorial
 // says it prints. Each run is bounded: the example runs in its own process group, which is
-// killed at the 20 s limit (and afterwards, in case it left a child behind); ten examples fit
+// killed at the 20 s limit (and afterwards, in case it left a child behind); eleven examples fit
 // in the medium size's 300 s, so Bazel never has to kill the test and orphan an example.
 #include <fcntl.h>
 #include <poll.h>
@@ -195,6 +195,15 @@ TEST(ExamplesTest, MainEndSignal) {
                           [](const std::string& l) { return absl::StrContains(l, "生产了"); }),
             0)
       << run.out;
+}
+
+TEST(ExamplesTest, ShutdownSignal) {
+  const Result run = RunExample("shutdown_signal");
+  ExpectCleanExit(run);
+  const std::vector<std::string> food = Items({"包子", "骨头"}, 3);
+  EXPECT_EQ(ItemsAfter(run, " 生产了 "), food) << run.out;
+  EXPECT_EQ(ItemsAfter(run, " 吃 "), food) << run.out;  // nothing put before Shutdown is lost
+  EXPECT_EQ(CountLinesWith(run, "主 (main)"), 1) << run.out;
 }
 
 TEST(ExamplesTest, ManyProducers) {

@@ -91,6 +91,8 @@ class FaultInjectionTest : public ::testing::Test {
         absl::Status s = q.Put(m.builder, absl::Milliseconds(200));
         if (s.ok()) {
           counts_.put[id] = 1;
+        } else if (channel::IsShutDown(s)) {
+          break;
         } else if (!channel::IsFull(s)) {
           return 3;
         }
@@ -107,6 +109,7 @@ class FaultInjectionTest : public ::testing::Test {
       for (;;) {
         auto m = q.Get(absl::Milliseconds(200));
         if (!m.ok()) {
+          if (channel::IsShutDown(m.status())) return 0;
           if (!channel::IsEmpty(m.status())) return 4;
           if (board_->stop_consuming) return 0;
           continue;
@@ -128,7 +131,28 @@ class FaultInjectionTest : public ::testing::Test {
     });
   }
 
-  void Run() {
+  // Shutdown(immediate = true) from a process armed with faults, restarted until one call
+  // returns: a death anywhere inside it (the flag's transaction, the drop of each item) must leave
+  // the queue consistent for the next caller. Returns the deaths.
+  uint64_t ShutDownUnderFaults() {
+    uint64_t deaths = 0;
+    for (int attempt = 0; attempt < 100; ++attempt) {
+      const pid_t shutter = channel_test::ForkChild([this] {
+        setenv("TYPED_CHANNEL_FAULTS", "shutdown.flagged:300,reader.dropped:100,*:20", 1);
+        return queue_->Shutdown(/*immediate=*/true).ok() ? 0 : 7;
+      });
+      const int code = channel_test::WaitChild(shutter, absl::Seconds(60));
+      if (code == 0) return deaths;
+      EXPECT_EQ(code, -SIGKILL) << "Shutdown failed";
+      ++deaths;
+    }
+    ADD_FAILURE() << "Shutdown never survived its fault points";
+    return deaths;
+  }
+
+  // With `shut_down`, the run ends with Shutdown(immediate = true) while the workers still run
+  // (and die at fault points): producers stop at their first kCancelled, consumers at theirs.
+  void Run(bool shut_down = false) {
     std::mt19937 rng(12345);
     std::vector<pid_t> producers(kProducers), consumers(kConsumers);
     for (int p = 0; p < kProducers; ++p) producers[p] = StartProducer(p, true);
@@ -146,7 +170,12 @@ class FaultInjectionTest : public ::testing::Test {
       }
       for (int c = 0; c < kConsumers; ++c) {
         int status;
+        if (consumers[c] <= 0) continue;  // finished: it saw the queue shut down and empty
         if (waitpid(consumers[c], &status, WNOHANG) == consumers[c]) {
+          if (shut_down && WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+            consumers[c] = -1;
+            continue;
+          }
           ASSERT_TRUE(WIFSIGNALED(status)) << "consumer exited " << WEXITSTATUS(status);
           ++consumer_deaths;
           consumers[c] = StartConsumer(faults);
@@ -163,6 +192,7 @@ class FaultInjectionTest : public ::testing::Test {
     }
     // Quiesce: no more kills; workers restarted from here on have no armed faults.
     uint64_t deaths_before_quiesce = producer_deaths + consumer_deaths;
+    const uint64_t shutter_deaths = shut_down ? ShutDownUnderFaults() : 0;
     board_->stop_producing = true;
     for (int p = 0; p < kProducers; ++p) {
       int code = channel_test::WaitChild(producers[p], absl::Seconds(60));
@@ -187,6 +217,7 @@ class FaultInjectionTest : public ::testing::Test {
     }
     board_->stop_consuming = true;
     for (int c = 0; c < kConsumers; ++c) {
+      if (consumers[c] <= 0) continue;
       const int code = channel_test::WaitChild(consumers[c], absl::Seconds(60));
       ASSERT_TRUE(code == 0 || code == -SIGKILL) << "consumer " << c << " exited " << code;
     }
@@ -200,13 +231,16 @@ class FaultInjectionTest : public ::testing::Test {
     }
     const channel::QueueStats stats = queue_->stats();
     const uint64_t kills = producer_deaths + consumer_deaths;
+    const uint64_t dropped = stats.items_dropped_by_shutdown;
     printf("fault injection: %llu kills (%llu random, %llu at fault points; %llu producers, "
-           "%llu consumers), %llu items put, %llu delivered, %llu lost, %llu resyncs, %llu torn "
-           "writes repaired, %llu dead processes reaped\n",
+           "%llu consumers, %llu in Shutdown), %llu items put, %llu delivered, %llu lost, "
+           "%llu dropped by shutdown, %llu resyncs, %llu torn writes repaired, %llu dead "
+           "processes reaped\n",
            (unsigned long long)kills, (unsigned long long)random_kills,
            (unsigned long long)point_kills, (unsigned long long)producer_deaths,
-           (unsigned long long)consumer_deaths, (unsigned long long)put,
-           (unsigned long long)delivered, (unsigned long long)stats.items_lost,
+           (unsigned long long)consumer_deaths, (unsigned long long)shutter_deaths,
+           (unsigned long long)put, (unsigned long long)delivered,
+           (unsigned long long)stats.items_lost, (unsigned long long)dropped,
            (unsigned long long)stats.resyncs, (unsigned long long)stats.torn_writes,
            (unsigned long long)stats.dead_processes);
     fflush(stdout);
@@ -219,8 +253,12 @@ class FaultInjectionTest : public ::testing::Test {
     // Every recorded Put is delivered or counted lost. The slack is each kill's own bookkeeping
     // window: a producer killed after Put returned but before recording it, a consumer killed
     // after Get returned but before recording the delivery.
-    EXPECT_LE(put, delivered + stats.items_lost + consumer_deaths);
-    EXPECT_LE(delivered + stats.items_lost, put + producer_deaths);
+    EXPECT_LE(put, delivered + stats.items_lost + dropped + consumer_deaths);
+    EXPECT_LE(delivered + stats.items_lost + dropped, put + producer_deaths);
+    EXPECT_EQ(stats.shut_down, shut_down);
+    if (!shut_down) {
+      EXPECT_EQ(dropped, 0u);
+    }
     // What a death costs is bounded: a producer's unwritten reservations (at most maxsize), a
     // consumer's item in hand.
     EXPECT_LE(stats.items_lost, kills * (kMaxSize + 1));
@@ -231,6 +269,11 @@ class FaultInjectionTest : public ::testing::Test {
     }
     // And the queue still works.
     JobMessage m(7, "after", 100);
+    if (shut_down) {
+      EXPECT_TRUE(channel::IsShutDown(queue_->Put(m.builder, absl::Seconds(10))));
+      EXPECT_TRUE(channel::IsShutDown(queue_->Get(absl::Seconds(10)).status()));
+      return;
+    }
     ASSERT_TRUE(queue_->Put(m.builder, absl::Seconds(10)).ok());
     auto got = queue_->Get(absl::Seconds(10));
     ASSERT_TRUE(got.ok()) << got.status();
@@ -246,5 +289,6 @@ using QueueTypes = ::testing::Types<channel::Queue<demo::Job>, channel::Joinable
 TYPED_TEST_SUITE(FaultInjectionTest, QueueTypes);
 
 TYPED_TEST(FaultInjectionTest, KillsAtRandomMomentsAndFaultPoints) { this->Run(); }
+TYPED_TEST(FaultInjectionTest, ShutdownUnderKills) { this->Run(/*shut_down=*/true); }
 
 }  // namespace

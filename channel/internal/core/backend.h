@@ -39,6 +39,10 @@ class QueueBackend {
   virtual absl::Status JoinThread() = 0;
   virtual void CancelJoinThread() = 0;
 
+  // Queue-wide, every process (Ledger::shut_down): later Puts fail with kCancelled, Gets once
+  // nothing is left; `immediate` also drops what is left. Wakes every blocked call.
+  virtual absl::Status Shutdown(bool immediate) = 0;
+
   virtual absl::Status TaskDone() = 0;
   virtual int64_t unfinished() = 0;
   virtual absl::Status Join(const Deadline& deadline) = 0;

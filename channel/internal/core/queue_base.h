@@ -139,6 +139,10 @@ class QueueBase {
   }
   QueueStats stats() const { return backend() == nullptr ? QueueStats{} : backend()->stats(); }
 
+  absl::Status Shutdown(bool immediate = false) {
+    return backend() == nullptr ? MovedFromError() : backend()->Shutdown(immediate);
+  }
+
   void Close() {
     if (backend() != nullptr) backend()->Close();
   }

@@ -32,6 +32,14 @@ absl::Status ClosedError() {
   return absl::FailedPreconditionError("the queue handle is closed (Close() was called)");
 }
 
+absl::Status ShutDownError() {
+  return absl::CancelledError("the queue was shut down (Shutdown() was called on it)");
+}
+
+// While items put before Shutdown(immediate = true) are still on their way from feeders, a
+// Join must look again soon: the reader that drops them may be its own next attempt.
+constexpr int64_t kDropInFlightSliceNs = 10 * 1000 * 1000;
+
 }  // namespace
 
 size_t EnlargePipe(int fd) {
@@ -107,9 +115,18 @@ std::optional<absl::Status> PipeQueue::WaitFor(SharedEvent* event, const Deadlin
     // Only a Get spins before sleeping. A Put waiting for room (or a Join) waits for consumers
     // to finish items, work that needs the CPU it would spin on: on a saturated machine that
     // spin halved a 4-to-4 JoinableQueue's throughput (docs/performance.md).
-    event->Wait(snapshot, deadline.RemainingNanos(kReapSliceNs), event == &q_->data_ready.event);
+    event->Wait(snapshot, deadline.RemainingNanos(SliceNanos(event)),
+                event == &q_->data_ready.event);
     MaybeReap();
   }
+}
+
+int64_t PipeQueue::SliceNanos(const SharedEvent* event) const {
+  if (event == &q_->all_done.event && accounts_.shut_down() == ShutDownState::kImmediate &&
+      accounts_.items() > 0) {
+    return kDropInFlightSliceNs;
+  }
+  return kReapSliceNs;
 }
 
 absl::StatusOr<int> PipeQueue::Slot() {
@@ -164,10 +181,14 @@ absl::Status PipeQueue::Reserve(int slot, const Deadline& deadline) {
   auto attempt = [&]() -> std::optional<absl::Status> {
     if (closed_) return ClosedError();
     bool reserved = false;
+    bool shut_down = false;
     absl::Status locked = accounts_.TransactFoldingLazily(
         deadline, slot,
-        [maxsize](Ledger& l, SlotCounters* c) {
-          if (maxsize > 0 && l.items >= maxsize) return false;
+        [maxsize, &shut_down](Ledger& l, SlotCounters* c) {
+          // Under the accounts lock, which Shutdown's flag is set under: a Put either reserved
+          // before the Shutdown or fails.
+          shut_down = l.shut_down != 0;
+          if (shut_down || (maxsize > 0 && l.items >= maxsize)) return false;
           ++l.items;
           ++l.unfinished;
           ++c->unsent;
@@ -176,6 +197,7 @@ absl::Status PipeQueue::Reserve(int slot, const Deadline& deadline) {
         &reserved);
     if (!locked.ok()) return full();  // the accounts lock timed out: the deadline passed
     if (reserved) return absl::OkStatus();
+    if (shut_down) return ShutDownError();
     feeder_.FlushBeforeWait();  // what consumers need next may be this handle's own frames
     return std::nullopt;
   };
@@ -193,16 +215,29 @@ absl::StatusOr<Payload> PipeQueue::Get(const Deadline& deadline) {
     absl::StatusOr<bool> got = reader_.TryTake(deadline, &payload);
     if (!got.ok()) return empty();  // the reader lock timed out: the deadline has passed
     if (*got) return absl::OkStatus();
+    // Python's rule: after Shutdown a Get fails once nothing is left (at once if immediate: the
+    // reader dropped what it found, and drops what still arrives).
+    const ShutDownState shut_down = accounts_.shut_down();
+    if (shut_down == ShutDownState::kImmediate ||
+        (shut_down == ShutDownState::kDraining && accounts_.items() <= 0)) {
+      return ShutDownError();
+    }
     return std::nullopt;
   };
   std::optional<absl::Status> s =
       WaitFor(&q_->data_ready.event, deadline, /*signalled_if_armed=*/false, attempt);
   if (!s.has_value()) return empty();
-  if (!s->ok()) return *s;
+  if (!s->ok()) {
+    // Gets blocked in other processes look again: whatever emptied the queue (this Get's
+    // predecessor, a loss) may not have signalled them.
+    if (absl::IsCancelled(*s)) q_->data_ready.event.Signal();
+    return *s;
+  }
   // Only an armed Put can be waiting for this: the take was published by the reader lock's
   // release, and Reserve's WaitFor looks again after arming. The reader signals all_done itself
-  // when it counts a loss.
+  // when it counts a loss. After Shutdown, the last item taken lets blocked Gets fail.
   q_->space_free.event.SignalIfArmed();
+  if (accounts_.shut_down() != ShutDownState::kNone) q_->data_ready.event.Signal();
   return payload;
 }
 
@@ -224,6 +259,8 @@ QueueStats PipeQueue::stats() {
   s.resyncs = l.resyncs;
   s.torn_writes = l.torn_writes;
   s.dead_processes = l.dead_processes;
+  s.items_dropped_by_shutdown = l.items_dropped_by_shutdown;
+  s.shut_down = l.shut_down != 0;
   return s;
 }
 
@@ -241,6 +278,30 @@ absl::Status PipeQueue::JoinThread() {
   return feeder_.Join();
 }
 
+absl::Status PipeQueue::Shutdown(bool immediate) {
+  const auto state = static_cast<uint32_t>(immediate ? ShutDownState::kImmediate
+                                                     : ShutDownState::kDraining);
+  // One journaled transaction: a process killed inside leaves the flag set or not, never half.
+  accounts_
+      .Transact(Deadline::Never(), -1,
+                [state](Ledger& l, SlotCounters*) {
+                  if (l.shut_down >= state) return false;
+                  l.shut_down = state;
+                  return true;
+                })
+      .IgnoreError();  // a Never deadline cannot time out
+  CHANNEL_FAULT_POINT("shutdown.flagged");
+  // Drop what the pipe and staging hold now; what feeders write later is dropped by whichever
+  // reader (a Get, a Join, the reaper) finds it. A process killed here leaves that to them.
+  if (immediate) reader_.Maintain(Deadline::Never());
+  // Every blocked call in every process looks again: Puts fail, Gets fail once nothing is left,
+  // Join sees the dropped items done.
+  q_->space_free.event.Signal();
+  q_->data_ready.event.Signal();
+  q_->all_done.event.Signal();
+  return absl::OkStatus();
+}
+
 absl::Status PipeQueue::TaskDone() {
   bool maybe_finished = false;
   absl::Status s = accounts_.TaskDone(&maybe_finished);
@@ -252,6 +313,12 @@ absl::Status PipeQueue::TaskDone() {
 absl::Status PipeQueue::Join(const Deadline& deadline) {
   auto attempt = [&]() -> std::optional<absl::Status> {
     if (accounts_.unfinished() <= 0) return absl::OkStatus();
+    // Items put before an immediate Shutdown that reached the pipe since: drop them, they count
+    // as done. (Items handed out by Get still wait for their TaskDone.)
+    if (accounts_.shut_down() == ShutDownState::kImmediate && accounts_.items() > 0) {
+      reader_.Maintain();
+      if (accounts_.unfinished() <= 0) return absl::OkStatus();
+    }
     return std::nullopt;
   };
   std::optional<absl::Status> s =
@@ -261,11 +328,11 @@ absl::Status PipeQueue::Join(const Deadline& deadline) {
       "Join timed out with ", accounts_.unfinished(), " item(s) not yet marked done"));
 }
 
-void PipeQueue::Shutdown() {
+void PipeQueue::FlushAndDetach() {
   {
     std::lock_guard<std::mutex> lock(slot_mu_);
-    if (shut_down_) return;
-    shut_down_ = true;
+    if (detached_) return;
+    detached_ = true;
   }
   closed_ = true;
   if (cancelled_) {
@@ -316,7 +383,7 @@ void PipeQueue::Shutdown() {
 void PipeQueue::Release() {
   if (released_) return;
   released_ = true;
-  Shutdown();
+  FlushAndDetach();
   UnregisterForExit(this);
 }
 

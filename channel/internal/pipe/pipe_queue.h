@@ -67,13 +67,14 @@ class PipeQueue final : public QueueBackend,
   void Close() override;
   absl::Status JoinThread() override;
   void CancelJoinThread() override { cancelled_ = true; }
+  absl::Status Shutdown(bool immediate) override;
   absl::Status TaskDone() override;
   int64_t unfinished() override;
   absl::Status Join(const Deadline& deadline) override;
   void Release() override;
 
   // ExitParticipant.
-  void FlushAtExit() override { Shutdown(); }
+  void FlushAtExit() override { FlushAndDetach(); }
   void LockForFork() override;
   void UnlockForFork() override;
   void ForgetAfterFork() override;
@@ -101,7 +102,9 @@ class PipeQueue final : public QueueBackend,
                                       bool signalled_if_armed, Attempt attempt);
   // Flushes (or, after CancelJoinThread, drops) what this handle put; frees its slot; runs
   // on_release_. Once per handle.
-  void Shutdown();
+  void FlushAndDetach();
+  // How long WaitFor sleeps on `event` before it looks again and runs the reaper.
+  int64_t SliceNanos(const SharedEvent* event) const;
   void Reap();
   // Frees a slot whose owner will write nothing more (dead, or shut down), and slab blocks it
   // claimed for items it will never write.
@@ -119,9 +122,9 @@ class PipeQueue final : public QueueBackend,
   const bool persistent_;  // a named queue: keeps its items while no process has it open
   std::atomic<bool> closed_{false};
   std::atomic<bool> cancelled_{false};
-  std::mutex slot_mu_;  // guards changes of slot_, and shut_down_
+  std::mutex slot_mu_;  // guards changes of slot_, and detached_
   std::atomic<int> slot_{-1};  // read without the lock on every Put
-  bool shut_down_ = false;
+  bool detached_ = false;
   bool released_ = false;
 };
 

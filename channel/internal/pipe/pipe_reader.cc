@@ -55,14 +55,11 @@ absl::StatusOr<bool> PipeReader::TryTake(const Deadline& deadline, Payload* out)
   return Pump(out);
 }
 
-void PipeReader::Maintain() {
+void PipeReader::Maintain(const Deadline& deadline) {
   RobustLock lock;
   // Not TryAcquire: only Lock takes a dead holder's lock over (with an expired deadline it
   // checks the holder once and does not wait for a live one).
-  if (lock.Acquire(&q_->reader.mu, Deadline::After(absl::ZeroDuration()), [this] { Repair(); })
-          .ok()) {
-    Pump(nullptr);
-  }
+  if (lock.Acquire(&q_->reader.mu, deadline, [this] { Repair(); }).ok()) Pump(nullptr);
 }
 
 void PipeReader::CheckCursors() {
@@ -129,6 +126,11 @@ bool PipeReader::Pump(Payload* out) {
           message = in_slab->message;
           block = in_slab->block;
         }
+        if (accounts_.shut_down() == ShutDownState::kImmediate) {
+          DropForShutdown(*h);
+          if (block.has_value()) slab_.Release(*block, h->seq);
+          continue;
+        }
         if (out == nullptr) return false;
         Deliver(*h, message, out);
         if (block.has_value()) slab_.Release(*block, h->seq);
@@ -183,6 +185,27 @@ void PipeReader::Deliver(const FrameHeader& h, absl::string_view message, Payloa
   SetCursors(r.head + h.frame_bytes(), r.tail);
   CHANNEL_FAULT_POINT("reader.after_advance");
   StoreRelease(r.taking_seq, uint64_t{0});
+}
+
+void PipeReader::DropForShutdown(const FrameHeader& h) {
+  const uint64_t seq = h.seq;
+  accounts_
+      .Transact(Deadline::Never(), -1,
+                [seq](Ledger& l, SlotCounters*) {
+                  const uint64_t gap = Unaccounted(l, seq);
+                  l.items -= 1 + static_cast<int64_t>(gap);
+                  LoseHandedOut(l, gap);
+                  // Never delivered, so its seq joins seqs_lost (TaskDone's bound), not items_lost.
+                  l.unfinished -= 1;
+                  ++l.seqs_lost;
+                  ++l.items_dropped_by_shutdown;
+                  l.read_seq = seq + 1;
+                  return true;
+                })
+      .IgnoreError();
+  CHANNEL_FAULT_POINT("reader.dropped");
+  SetCursors(q_->reader.head + h.frame_bytes(), q_->reader.tail);
+  q_->all_done.event.Signal();  // the dropped items may have been all Join waited for
 }
 
 void PipeReader::ApplyTombstone(uint64_t seq) {

@@ -24,6 +24,9 @@
 //   counted lost and released from the JoinableQueue's unfinished count.
 // A slab item's message is copied out of its slab block before the take commits, and the block
 // released after (slab.h).
+// - after Shutdown(immediate = true) every complete item is dropped in one journaled transaction
+//   (no taking_seq: nobody holds it) before the cursor moves; a frame found again below read_seq
+//   is skipped as above.
 // Torn frames (a writer died mid-write) are detected by checksum or by the writer's done_seq
 // (an incomplete frame that its writer finished, or abandoned, can never complete) and skipped
 // by scanning for the next valid header.
@@ -55,9 +58,11 @@ class PipeReader {
   // when no complete item is available now.
   absl::StatusOr<bool> TryTake(const Deadline& deadline, Payload* out);
 
-  // Maintenance pass for the reaper: repairs the reader lock's state if its holder died and
-  // processes tombstones and garbage at the head of the stream, without taking items.
-  void Maintain();
+  // Maintenance pass: repairs the reader lock's state if its holder died and processes
+  // tombstones and garbage at the head of the stream, without taking items (after
+  // Shutdown(immediate = true): dropping them). Waits for a live holder of the reader lock until
+  // `deadline` (the reaper passes an expired one: it checks a holder once and moves on).
+  void Maintain(const Deadline& deadline = Deadline::After(absl::ZeroDuration()));
 
   // Runs fn() under the reader lock (repaired first if its holder died). kDeadlineExceeded if the
   // lock was not free in time.
@@ -92,6 +97,9 @@ class PipeReader {
   void ApplyTombstone(uint64_t seq);
   // Takes the item framed by `h`, whose message is `message` (in staging or in the slab).
   void Deliver(const FrameHeader& h, absl::string_view message, Payload* out);
+  // After Shutdown(immediate = true): discards the item framed by `h` instead, counted in
+  // items_dropped_by_shutdown and done for Join.
+  void DropForShutdown(const FrameHeader& h);
 
   SharedQueue* q_;
   int fd_;

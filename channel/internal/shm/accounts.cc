@@ -25,6 +25,8 @@ void Publish(Ledger& dst, const Ledger& src) {
   store(dst.dead_processes, src.dead_processes);
   store(dst.tasks_folded, src.tasks_folded);
   store(dst.seqs_lost, src.seqs_lost);
+  store(dst.shut_down, src.shut_down);
+  store(dst.items_dropped_by_shutdown, src.items_dropped_by_shutdown);
 }
 
 }  // namespace
@@ -158,6 +160,8 @@ Ledger Accounts::Snapshot() const {
     out.dead_processes = LoadRelaxed(l.dead_processes);
     out.tasks_folded = LoadRelaxed(l.tasks_folded);
     out.seqs_lost = LoadRelaxed(l.seqs_lost);
+    out.shut_down = LoadRelaxed(l.shut_down);
+    out.items_dropped_by_shutdown = LoadRelaxed(l.items_dropped_by_shutdown);
     FoldLockFree(&out);
     return out;
   });

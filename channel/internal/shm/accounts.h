@@ -87,6 +87,10 @@ class Accounts {
   int64_t items() const;
   int64_t unfinished() const;
   Ledger Snapshot() const;
+  // Ledger::shut_down, lock-free. It only grows, so a stale read only delays seeing a Shutdown.
+  ShutDownState shut_down() const {
+    return static_cast<ShutDownState>(LoadRelaxed(q_->accounts.ledger.shut_down));
+  }
   // The next item seq a reader expects. Exact while the caller holds the reader lock (nobody
   // else can take an item or move ledger.read_seq past reader.read_seq then).
   uint64_t read_seq() const {

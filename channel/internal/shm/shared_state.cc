@@ -41,7 +41,9 @@ bool CountersPlausible(const SharedQueue& q) {
   const bool joinable = q.header.kind == static_cast<uint32_t>(QueueKind::kJoinableQueue);
   auto ledger_ok = [&](const Ledger& l) {
     return count_ok(l.items) && (!joinable || count_ok(l.unfinished)) && l.read_seq <= kMaxSeq &&
-           l.accounted_through <= kMaxSeq && l.tasks_folded <= kMaxSeq && l.seqs_lost <= kMaxSeq;
+           l.accounted_through <= kMaxSeq && l.tasks_folded <= kMaxSeq && l.seqs_lost <= kMaxSeq &&
+           l.shut_down <= static_cast<uint32_t>(ShutDownState::kImmediate) &&
+           l.items_dropped_by_shutdown <= kMaxSeq;
   };
   if (!ledger_ok(q.accounts.ledger) || !ledger_ok(q.accounts.journal_ledger) ||
       !count_ok(q.accounts.journal_slot_unsent) || q.reader.read_seq > kMaxSeq ||

@@ -31,7 +31,7 @@ namespace channel {
 namespace internal {
 
 inline constexpr uint64_t kSharedMagic = 0x3130514e41484354;  // "TCHANQ01"
-inline constexpr uint32_t kLayoutVersion = 6;
+inline constexpr uint32_t kLayoutVersion = 7;
 inline constexpr int kMaxSlots = 128;
 inline constexpr size_t kTypeNameBytes = 128;
 inline constexpr size_t kReadChunkBytes = 256 << 10;
@@ -104,11 +104,24 @@ struct Ledger {
   uint64_t torn_writes;     // writer deaths inside the writer lock that were repaired
   uint64_t dead_processes;  // process slots reclaimed from dead processes
   uint64_t tasks_folded;    // ReaderState::tasks_done as far as `unfinished` includes it
-  // The part of items_lost that had been handed a seq (torn, skipped, or taken by a reader that
-  // died): every seq below a read_seq is an item delivered or one of these, which lets TaskDone
-  // bound the items delivered without the accounts lock's cache line (accounts.h).
+  // Seqs handed out whose items will never be delivered: the part of items_lost that had a seq
+  // (torn, skipped, or taken by a reader that died), plus items_dropped_by_shutdown. Every seq
+  // below a read_seq is an item delivered or one of these, which lets TaskDone bound the items
+  // delivered without the accounts lock's cache line (accounts.h).
   uint64_t seqs_lost;
+  // On the ledger's third line, which only Shutdown writes (so every Put's reservation reads it
+  // from a line that stays shared). Set once by Shutdown, never cleared: a named queue stays shut
+  // down until Unlink. Put refuses under the accounts lock when it is set, so a Put either
+  // reserved before the Shutdown committed or fails.
+  uint32_t shut_down;  // ShutDownState
+  uint32_t padding_after_shut_down;
+  // Items discarded by Shutdown(immediate = true) (also in seqs_lost, never in items_lost).
+  uint64_t items_dropped_by_shutdown;
 };
+
+// Ledger::shut_down. Only grows: kNone -> kDraining -> kImmediate (an immediate Shutdown after a
+// plain one drops what is left).
+enum class ShutDownState : uint32_t { kNone = 0, kDraining = 1, kImmediate = 2 };
 
 // Guarded by `mu` (the accounts lock); see accounts.h for the journal protocol. Laid out by hand:
 // the first cache line holds what every Put's transaction writes (the lock, the journal's small
@@ -127,8 +140,8 @@ struct alignas(64) AccountsState {
 };
 static_assert(offsetof(AccountsState, ledger) + offsetof(Ledger, read_seq) == 64,
               "ledger.read_seq starts the second cache line");
-static_assert(offsetof(AccountsState, ledger) + sizeof(Ledger) <= 128,
-              "the ledger ends within the second cache line");
+static_assert(offsetof(AccountsState, ledger) + offsetof(Ledger, shut_down) == 128,
+              "the counters a Get or TaskDone reads end within the second cache line");
 
 // Guarded by `mu` (the reader lock): the staging area holds bytes read from the pipe and not yet
 // consumed, [head, tail). See pipe_reader.h.
