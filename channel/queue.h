@@ -79,6 +79,44 @@ class Queue : public internal::QueueBase<Queue<T>, T> {
   //   not be decoded (it is consumed).
   // GetNowait()  Get with a zero timeout.
   //
+  // PutMany(Span<const T::Reader> messages, timeout = infinite, size_t* put = nullptr)
+  //   Puts a prefix of `messages`, in order, exactly as if put one by one by this thread (other
+  //   threads' and processes' items may come between them). It waits for room up to `timeout`
+  //   (one deadline for the whole call); room is reserved for as many as fit at once, with one
+  //   lock acquisition, and the frames go to the feeder like Put's.
+  //   OK: all were put. Otherwise the status of the Put that stopped it — kResourceExhausted
+  //   (IsFull) when the queue stayed full, kCancelled (IsShutDown), kFailedPrecondition
+  //   (IsClosed), kInvalidArgument for a message too large or unreadable — and *put (when not
+  //   null) says how many went in, in every case (0 on a moved-from handle).
+  //
+  // GetMany(size_t max_items, timeout = infinite) -> std::vector<Message<T>>
+  //   Waits up to `timeout` while nothing is available, then returns what is available now:
+  //   1..max_items messages in queue order, taken under one lock acquisition (one read(2) serves
+  //   the batch when the pipe holds it). The statuses of Get (IsEmpty after the timeout,
+  //   IsClosed, IsShutDown once shut down and empty), and kInvalidArgument for max_items 0. An
+  //   undecodable item ends the batch before it; this handle's next Get/GetMany reports it
+  //   (kDataLoss, consumed) and then returns the items that followed it. The small messages of
+  //   a batch share one allocation, freed when the last of them is destroyed (keeping one
+  //   message keeps that block, up to 64 KiB).
+  //
+  // ReadableFd() -> int
+  //   A descriptor for poll/select/epoll, owned by this handle: valid until the handle is
+  //   destroyed (do not close it; a forked child's copy of the handle makes its own). It polls
+  //   readable (level-triggered) while
+  //     - the next item to take is complete in the queue (written whole into the pipe by its
+  //       producer's feeder: an item still in a feeder, or half-written by a producer killed
+  //       mid-frame, does not count; the latter is resolved by the reaper within about a
+  //       second, after which the following item counts), or
+  //     - the queue is shut down and empty (immediately shut down: at once), or
+  //     - this handle is closed (Get then reports IsClosed; it stays readable).
+  //   Readable is a hint: another consumer (thread or process) may take the item first, and
+  //   GetNowait then reports IsEmpty. Only a Get/GetNowait/GetMany *on this handle* that reports
+  //   IsEmpty makes it unreadable again, so drain it with GetNowait until IsEmpty, as with a
+  //   non-blocking socket. No wake-up is lost: an item arriving at any moment, from any
+  //   process, makes it readable. The first call starts a watcher thread for this handle
+  //   (kResourceExhausted if eventfd or the thread cannot be made); handles nobody polls cost
+  //   Put and Get nothing. kFailedPrecondition on a moved-from handle. Thread-safe.
+  //
   // qsize()  Items put and not yet taken, across all processes, exact when read; an item counts
   //          from the moment its Put returns. An item still in some feeder is counted but may not
   //          be readable yet, so GetNowait can report Empty while qsize() > 0.

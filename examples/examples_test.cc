@@ -1,6 +1,6 @@
 // Runs every example binary with --sleep_scale=0.01 and checks that it prints what the tutorial
 // says it prints. Each run is bounded: the example runs in its own process group, which is
-// killed at the 20 s limit (and afterwards, in case it left a child behind); eleven examples fit
+// killed at the 20 s limit (and afterwards, in case it left a child behind); twelve examples fit
 // in the medium size's 300 s, so Bazel never has to kill the test and orphan an example.
 #include <fcntl.h>
 #include <poll.h>
@@ -204,6 +204,17 @@ TEST(ExamplesTest, ShutdownSignal) {
   EXPECT_EQ(ItemsAfter(run, " 生产了 "), food) << run.out;
   EXPECT_EQ(ItemsAfter(run, " 吃 "), food) << run.out;  // nothing put before Shutdown is lost
   EXPECT_EQ(CountLinesWith(run, "主 (main)"), 1) << run.out;
+}
+
+// Drives the epoll server: both queues' jobs are served (each once), the timer ticks between
+// them, and the server stops watching each queue when it is shut down and empty.
+TEST(ExamplesTest, EpollServer) {
+  const Result run = RunExample("epoll_server", {"--sleep_scale=0.05"});
+  ExpectCleanExit(run);
+  EXPECT_EQ(ItemsAfter(run, "server: orders "), Items({"order"}, 6)) << run.out;
+  EXPECT_EQ(ItemsAfter(run, "server: refunds "), Items({"refund"}, 4)) << run.out;
+  EXPECT_GE(CountLinesWith(run, "server: tick "), 1) << run.out;
+  EXPECT_EQ(CountLinesWith(run, "server: closed "), 2) << run.out;
 }
 
 TEST(ExamplesTest, ManyProducers) {

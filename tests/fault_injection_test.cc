@@ -31,6 +31,7 @@ using channel_test::JobMessage;
 constexpr int kProducers = 3;
 constexpr int kConsumers = 3;
 constexpr int kMaxSize = 32;
+constexpr size_t kBatch = 8;  // GetMany's max_items for the batch consumers
 constexpr uint64_t kIdsPerProducer = 1 << 20;
 // Every point, 4 per mille per pass: a worker dies every few hundred operations.
 constexpr char kFaults[] = "*:4";
@@ -102,30 +103,44 @@ class FaultInjectionTest : public ::testing::Test {
     });
   }
 
-  pid_t StartConsumer(bool faults) {
-    return channel_test::ForkChild([this, faults] {
+  // Consumer c takes single items (even c) or batches of up to kBatch (odd c).
+  pid_t StartConsumer(int c, bool faults) {
+    return channel_test::ForkChild([this, c, faults] {
       if (faults) setenv("TYPED_CHANNEL_FAULTS", kFaults, 1);
       Q& q = *queue_;
+      std::vector<channel::Message<demo::Job>> batch;
       for (;;) {
-        auto m = q.Get(absl::Milliseconds(200));
-        if (!m.ok()) {
-          if (channel::IsShutDown(m.status())) return 0;
-          if (!channel::IsEmpty(m.status())) return 4;
+        absl::Status got;
+        batch.clear();
+        if (c % 2 == 0) {
+          auto m = q.Get(absl::Milliseconds(200));
+          got = m.status();
+          if (m.ok()) batch.push_back(*std::move(m));
+        } else {
+          auto many = q.GetMany(kBatch, absl::Milliseconds(200));
+          got = many.status();
+          if (many.ok()) batch = *std::move(many);
+        }
+        if (!got.ok()) {
+          if (channel::IsShutDown(got)) return 0;
+          if (!channel::IsEmpty(got)) return 4;
           if (board_->stop_consuming) return 0;
           continue;
         }
-        const uint64_t id = (*m)->getId();
-        if (id >= kProducers * kIdsPerProducer || (*m)->getData().size() != DataBytes(id) ||
-            !channel_test::DataMatches(id, (*m)->getData())) {
-          ++board_->corrupt;
-          continue;
-        }
-        const bool duplicate = counts_.delivered[id]++ != 0;
-        if (duplicate) ++board_->duplicates;
-        if constexpr (std::is_same_v<Q, channel::JoinableQueue<demo::Job>>) {
-          // Refused: the queue counted an item lost that was delivered (5), or delivered an
-          // item twice (6).
-          if (!q.TaskDone().ok()) return duplicate ? 6 : 5;
+        for (auto& m : batch) {
+          const uint64_t id = m->getId();
+          if (id >= kProducers * kIdsPerProducer || m->getData().size() != DataBytes(id) ||
+              !channel_test::DataMatches(id, m->getData())) {
+            ++board_->corrupt;
+            continue;
+          }
+          const bool duplicate = counts_.delivered[id]++ != 0;
+          if (duplicate) ++board_->duplicates;
+          if constexpr (std::is_same_v<Q, channel::JoinableQueue<demo::Job>>) {
+            // Refused: the queue counted an item lost that was delivered (5), or delivered an
+            // item twice (6).
+            if (!q.TaskDone().ok()) return duplicate ? 6 : 5;
+          }
         }
       }
     });
@@ -156,7 +171,7 @@ class FaultInjectionTest : public ::testing::Test {
     std::mt19937 rng(12345);
     std::vector<pid_t> producers(kProducers), consumers(kConsumers);
     for (int p = 0; p < kProducers; ++p) producers[p] = StartProducer(p, true);
-    for (int c = 0; c < kConsumers; ++c) consumers[c] = StartConsumer(true);
+    for (int c = 0; c < kConsumers; ++c) consumers[c] = StartConsumer(c, true);
     uint64_t random_kills = 0, point_kills = 0, producer_deaths = 0, consumer_deaths = 0;
     // Reaps a worker that died by itself (a fault point) or was killed, and restarts it.
     auto restart_dead = [&](bool faults) {
@@ -178,7 +193,7 @@ class FaultInjectionTest : public ::testing::Test {
           }
           ASSERT_TRUE(WIFSIGNALED(status)) << "consumer exited " << WEXITSTATUS(status);
           ++consumer_deaths;
-          consumers[c] = StartConsumer(faults);
+          consumers[c] = StartConsumer(c, faults);
         }
       }
     };
@@ -252,8 +267,8 @@ class FaultInjectionTest : public ::testing::Test {
     EXPECT_GT(delivered, 1000u);
     // Every recorded Put is delivered or counted lost. The slack is each kill's own bookkeeping
     // window: a producer killed after Put returned but before recording it, a consumer killed
-    // after Get returned but before recording the delivery.
-    EXPECT_LE(put, delivered + stats.items_lost + dropped + consumer_deaths);
+    // after Get (or GetMany: up to kBatch) returned but before recording the deliveries.
+    EXPECT_LE(put, delivered + stats.items_lost + dropped + consumer_deaths * kBatch);
     EXPECT_LE(delivered + stats.items_lost + dropped, put + producer_deaths);
     EXPECT_EQ(stats.shut_down, shut_down);
     if (!shut_down) {
@@ -264,7 +279,7 @@ class FaultInjectionTest : public ::testing::Test {
     EXPECT_LE(stats.items_lost, kills * (kMaxSize + 1));
     if constexpr (std::is_same_v<Q, channel::JoinableQueue<demo::Job>>) {
       // Only items handed to a consumer that died before TaskDone can stay unfinished.
-      EXPECT_LE(queue_->unfinished(), static_cast<int64_t>(consumer_deaths));
+      EXPECT_LE(queue_->unfinished(), static_cast<int64_t>(consumer_deaths * kBatch));
       EXPECT_GE(queue_->unfinished(), 0);
     }
     // And the queue still works.

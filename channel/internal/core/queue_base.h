@@ -11,6 +11,7 @@
 #include <memory>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include <capnp/any.h>
 #include <capnp/message.h>
@@ -19,6 +20,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/types/span.h"
 #include "absl/time/time.h"
 #include "channel/internal/core/backend.h"
 #include "channel/internal/wire/capnp_codec.h"
@@ -130,6 +132,55 @@ class QueueBase {
   }
   absl::StatusOr<Message<T>> GetNowait() { return Get(absl::ZeroDuration()); }
 
+  absl::Status PutMany(absl::Span<const typename T::Reader> messages,
+                       absl::Duration timeout = absl::InfiniteDuration(), size_t* put = nullptr) {
+    const Deadline deadline = Deadline::After(timeout);
+    size_t done = 0;
+    absl::Status s =
+        backend() == nullptr
+            ? MovedFromError()
+            : backend()->PutMany(
+                  messages.size(),
+                  [&](size_t i, QueueBackend::ItemSink sink) {
+                    return WithCopiedMessage(
+                        capnp::AnyStruct::Reader(messages[i]), [&](capnp::MessageBuilder& b) {
+                          auto segments = SegmentsOf(b);
+                          if (!segments.ok()) return segments.status();
+                          return sink(SerializedBytes(*segments),
+                                      [&](char* out) { WriteSegments(*segments, out); });
+                        });
+                  },
+                  deadline, &done);
+    if (put != nullptr) *put = done;
+    return s;
+  }
+
+  absl::StatusOr<std::vector<Message<T>>> GetMany(
+      size_t max_items, absl::Duration timeout = absl::InfiniteDuration()) {
+    if (max_items == 0) return absl::InvalidArgumentError("GetMany needs max_items >= 1");
+    if (backend() == nullptr) return MovedFromError();
+    std::vector<Payload> payloads;
+    absl::Status s = backend()->GetMany(max_items, Deadline::After(timeout), &payloads);
+    if (!s.ok()) return s;
+    std::vector<Message<T>> messages;
+    messages.reserve(payloads.size());
+    for (size_t i = 0; i < payloads.size(); ++i) {
+      absl::StatusOr<OpenedPayload> opened = OpenPayload(payloads[i]);
+      if (!opened.ok()) {
+        // As if got one by one: the batch ends before an undecodable item, which the next
+        // Get/GetMany on this handle reports (kDataLoss, consumed), and returns the rest after.
+        const size_t rest = i == 0 ? 1 : i;
+        backend()->Unget(std::vector<Payload>(std::make_move_iterator(payloads.begin() + rest),
+                                              std::make_move_iterator(payloads.end())));
+        if (i == 0) return opened.status();
+        break;
+      }
+      messages.push_back(Message<T>(std::move(payloads[i]), std::move(opened->reader),
+                                    opened->root.as<T>()));
+    }
+    return messages;
+  }
+
   int64_t qsize() const { return backend() == nullptr ? 0 : backend()->qsize(); }
   bool empty() const { return qsize() == 0; }
   bool full() const { return maxsize() > 0 && qsize() >= maxsize(); }
@@ -138,6 +189,10 @@ class QueueBase {
     return backend() == nullptr ? 0 : backend()->max_message_bytes();
   }
   QueueStats stats() const { return backend() == nullptr ? QueueStats{} : backend()->stats(); }
+
+  absl::StatusOr<int> ReadableFd() {
+    return backend() == nullptr ? MovedFromError() : backend()->ReadableFd();
+  }
 
   absl::Status Shutdown(bool immediate = false) {
     return backend() == nullptr ? MovedFromError() : backend()->Shutdown(immediate);

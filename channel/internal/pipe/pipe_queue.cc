@@ -88,6 +88,7 @@ PipeQueue::PipeQueue(SharedMapping mapping, PipeEnds pipe,
       writer_(q_, pipe.write_fd, pipe.capacity, &reader_),
       feeder_(&writer_),
       slab_(q_),
+      readiness_(q_),
       on_release_(std::move(on_release)),
       persistent_(q_->header.staging_capacity ==
                   StagingCapacity(q_->header.max_message_bytes, /*persistent=*/true)) {}
@@ -145,58 +146,98 @@ absl::StatusOr<int> PipeQueue::Slot() {
   return slot_;
 }
 
+absl::Status PipeQueue::CheckSize(size_t payload_bytes) const {
+  if (payload_bytes <= q_->header.max_message_bytes) return absl::OkStatus();
+  return absl::InvalidArgumentError(
+      absl::StrCat("message is ", payload_bytes, " bytes serialized; this queue's ",
+                   "max_message_bytes is ", q_->header.max_message_bytes));
+}
+
 absl::Status PipeQueue::Put(size_t payload_bytes, absl::FunctionRef<void(char*)> encode,
                             const Deadline& deadline) {
   if (closed_) return ClosedError();
-  if (payload_bytes > q_->header.max_message_bytes) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("message is ", payload_bytes, " bytes serialized; this queue's ",
-                     "max_message_bytes is ", q_->header.max_message_bytes));
-  }
+  if (absl::Status size = CheckSize(payload_bytes); !size.ok()) return size;
   absl::StatusOr<int> slot = Slot();
   if (!slot.ok()) return slot.status();
-  absl::Status reserved = Reserve(*slot, deadline);
-  if (!reserved.ok()) return reserved;
-  CHANNEL_FAULT_POINT("put.reserved");
-  auto keepalive = [this] { return shared_from_this(); };
-  if (slab_.Fits(payload_bytes)) {
-    if (std::optional<uint32_t> block = slab_.Claim(*slot)) {
-      encode(slab_.Data(*block));
-      CHANNEL_FAULT_POINT("put.slab_filled");
-      feeder_.Append(
-          *slot, FrameKind::kSlabItem, kSlabRefBytes,
-          [&](char* ref) { Slab::EncodeRef(*block, payload_bytes, ref); }, keepalive);
-      return absl::OkStatus();
-    }
-  }
-  feeder_.Append(*slot, FrameKind::kItem, payload_bytes, encode, keepalive);
+  int64_t reserved = 0;
+  absl::Status s = Reserve(*slot, 1, deadline, &reserved);
+  if (!s.ok()) return s;
+  AppendReserved(*slot, payload_bytes, encode);
   return absl::OkStatus();
 }
 
-absl::Status PipeQueue::Reserve(int slot, const Deadline& deadline) {
+absl::Status PipeQueue::PutMany(size_t count,
+                                absl::FunctionRef<absl::Status(size_t, ItemSink)> item,
+                                const Deadline& deadline, size_t* put) {
+  *put = 0;
+  if (closed_) return ClosedError();
+  if (count == 0) return absl::OkStatus();
+  absl::StatusOr<int> slot = Slot();
+  if (!slot.ok()) return slot.status();
+  // Room is reserved for as many of the items still to put as fit, in one accounts transaction,
+  // when the previous reservation is used up; item i is serialized and checked before any
+  // reservation it needs, so a failing item never leaves one to give back.
+  int64_t reserved = 0;
+  for (size_t i = 0; i < count; ++i) {
+    absl::Status s = item(i, [&](size_t payload_bytes, absl::FunctionRef<void(char*)> encode) {
+      if (absl::Status size = CheckSize(payload_bytes); !size.ok()) return size;
+      if (reserved == 0) {
+        absl::Status r = Reserve(*slot, static_cast<int64_t>(count - i), deadline, &reserved);
+        if (!r.ok()) return r;
+      }
+      AppendReserved(*slot, payload_bytes, encode);
+      --reserved;
+      return absl::OkStatus();
+    });
+    if (!s.ok()) return s;
+    *put = i + 1;
+  }
+  return absl::OkStatus();
+}
+
+void PipeQueue::AppendReserved(int slot, size_t payload_bytes,
+                               absl::FunctionRef<void(char*)> encode) {
+  CHANNEL_FAULT_POINT("put.reserved");
+  auto keepalive = [this] { return shared_from_this(); };
+  if (slab_.Fits(payload_bytes)) {
+    if (std::optional<uint32_t> block = slab_.Claim(slot)) {
+      encode(slab_.Data(*block));
+      CHANNEL_FAULT_POINT("put.slab_filled");
+      feeder_.Append(
+          slot, FrameKind::kSlabItem, kSlabRefBytes,
+          [&](char* ref) { Slab::EncodeRef(*block, payload_bytes, ref); }, keepalive);
+      return;
+    }
+  }
+  feeder_.Append(slot, FrameKind::kItem, payload_bytes, encode, keepalive);
+}
+
+absl::Status PipeQueue::Reserve(int slot, int64_t want, const Deadline& deadline,
+                                int64_t* reserved) {
   const int64_t maxsize = q_->header.maxsize;
   auto full = [maxsize] {
     return absl::ResourceExhaustedError(absl::StrCat("the queue is full (maxsize ", maxsize, ")"));
   };
   auto attempt = [&]() -> std::optional<absl::Status> {
     if (closed_) return ClosedError();
-    bool reserved = false;
+    bool committed = false;
     bool shut_down = false;
     absl::Status locked = accounts_.TransactFoldingLazily(
         deadline, slot,
-        [maxsize, &shut_down](Ledger& l, SlotCounters* c) {
+        [maxsize, want, reserved, &shut_down](Ledger& l, SlotCounters* c) {
           // Under the accounts lock, which Shutdown's flag is set under: a Put either reserved
           // before the Shutdown or fails.
           shut_down = l.shut_down != 0;
           if (shut_down || (maxsize > 0 && l.items >= maxsize)) return false;
-          ++l.items;
-          ++l.unfinished;
-          ++c->unsent;
+          *reserved = maxsize > 0 ? std::min(want, maxsize - l.items) : want;
+          l.items += *reserved;
+          l.unfinished += *reserved;
+          c->unsent += *reserved;
           return true;
         },
-        &reserved);
+        &committed);
     if (!locked.ok()) return full();  // the accounts lock timed out: the deadline passed
-    if (reserved) return absl::OkStatus();
+    if (committed) return absl::OkStatus();
     if (shut_down) return ShutDownError();
     feeder_.FlushBeforeWait();  // what consumers need next may be this handle's own frames
     return std::nullopt;
@@ -206,13 +247,12 @@ absl::Status PipeQueue::Reserve(int slot, const Deadline& deadline) {
   return s.has_value() ? *s : full();
 }
 
-absl::StatusOr<Payload> PipeQueue::Get(const Deadline& deadline) {
-  if (closed_) return ClosedError();
+template <typename Take>
+absl::Status PipeQueue::GetWith(const Deadline& deadline, Take take) {
   auto empty = [] { return absl::UnavailableError("the queue is empty"); };
-  Payload payload;
   auto attempt = [&]() -> std::optional<absl::Status> {
     if (closed_) return ClosedError();
-    absl::StatusOr<bool> got = reader_.TryTake(deadline, &payload);
+    absl::StatusOr<bool> got = take(deadline);
     if (!got.ok()) return empty();  // the reader lock timed out: the deadline has passed
     if (*got) return absl::OkStatus();
     // Python's rule: after Shutdown a Get fails once nothing is left (at once if immediate: the
@@ -226,7 +266,10 @@ absl::StatusOr<Payload> PipeQueue::Get(const Deadline& deadline) {
   };
   std::optional<absl::Status> s =
       WaitFor(&q_->data_ready.event, deadline, /*signalled_if_armed=*/false, attempt);
-  if (!s.has_value()) return empty();
+  if (!s.has_value()) {
+    readiness_.NothingThere();
+    return empty();
+  }
   if (!s->ok()) {
     // Gets blocked in other processes look again: whatever emptied the queue (this Get's
     // predecessor, a loss) may not have signalled them.
@@ -238,8 +281,57 @@ absl::StatusOr<Payload> PipeQueue::Get(const Deadline& deadline) {
   // when it counts a loss. After Shutdown, the last item taken lets blocked Gets fail.
   q_->space_free.event.SignalIfArmed();
   if (accounts_.shut_down() != ShutDownState::kNone) q_->data_ready.event.Signal();
+  return absl::OkStatus();
+}
+
+absl::StatusOr<Payload> PipeQueue::Get(const Deadline& deadline) {
+  if (closed_) return ClosedError();
+  if (has_ungot_.load(std::memory_order_relaxed)) {
+    std::vector<Payload> one;
+    if (TakeUngot(1, &one) == 1) return std::move(one[0]);
+  }
+  Payload payload;
+  absl::Status s = GetWith(deadline, [&](const Deadline& d) -> absl::StatusOr<bool> {
+    return reader_.TryTake(d, &payload);
+  });
+  if (!s.ok()) return s;
   return payload;
 }
+
+absl::Status PipeQueue::GetMany(size_t max_items, const Deadline& deadline,
+                                std::vector<Payload>* out) {
+  if (closed_) return ClosedError();
+  if (has_ungot_.load(std::memory_order_relaxed) && TakeUngot(max_items, out) > 0) {
+    return absl::OkStatus();
+  }
+  // Most batches are small messages: one block for all of them (PayloadArena), sized for
+  // max_items of them up to 64 KiB; larger ones get their own buffers.
+  PayloadArena arena(std::min<size_t>(max_items, 512) * 128);
+  out->reserve(out->size() + max_items);
+  return GetWith(deadline, [&](const Deadline& d) -> absl::StatusOr<bool> {
+    absl::StatusOr<size_t> got = reader_.TryTakeMany(d, max_items, &arena, out);
+    if (!got.ok()) return got.status();
+    return *got > 0;
+  });
+}
+
+size_t PipeQueue::TakeUngot(size_t max_items, std::vector<Payload>* out) {
+  std::lock_guard<std::mutex> lock(unget_mu_);
+  size_t n = 0;
+  for (; n < max_items && !ungot_.empty(); ++n) {
+    out->push_back(std::move(ungot_.front()));
+    ungot_.pop_front();
+  }
+  has_ungot_ = !ungot_.empty();
+  return n;
+}
+
+void PipeQueue::Unget(std::vector<Payload> payloads) {
+  std::lock_guard<std::mutex> lock(unget_mu_);
+  for (auto it = payloads.rbegin(); it != payloads.rend(); ++it) ungot_.push_front(std::move(*it));
+  has_ungot_ = !ungot_.empty();
+}
+
 
 int64_t PipeQueue::qsize() {
   MaybeReap();
@@ -267,6 +359,7 @@ QueueStats PipeQueue::stats() {
 void PipeQueue::Close() {
   closed_ = true;
   feeder_.Close();
+  readiness_.Closed();
   // Wake this handle's blocked Put/Get (they re-check closed_); others see a spurious wake-up.
   q_->data_ready.event.Signal();
   q_->space_free.event.Signal();
@@ -383,6 +476,7 @@ void PipeQueue::FlushAndDetach() {
 void PipeQueue::Release() {
   if (released_) return;
   released_ = true;
+  readiness_.Stop();
   FlushAndDetach();
   UnregisterForExit(this);
 }
@@ -390,14 +484,17 @@ void PipeQueue::Release() {
 void PipeQueue::LockForFork() {
   slot_mu_.lock();
   feeder_.LockForFork();
+  readiness_.LockForFork();
 }
 
 void PipeQueue::UnlockForFork() {
+  readiness_.UnlockForFork();
   feeder_.UnlockForFork();
   slot_mu_.unlock();
 }
 
 void PipeQueue::ForgetAfterFork() {
+  readiness_.ForgetAfterFork();  // unlocks its mutex
   feeder_.ForgetAfterFork();  // unlocks the feeder's mutex
   slot_ = -1;  // the parent's slot; the child claims its own on its first Put
   slot_mu_.unlock();

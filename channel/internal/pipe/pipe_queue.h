@@ -13,10 +13,12 @@
 #define CHANNEL_INTERNAL_PIPE_PIPE_QUEUE_H_
 
 #include <atomic>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "channel/internal/shm/accounts.h"
@@ -25,6 +27,7 @@
 #include "channel/internal/pipe/feeder.h"
 #include "channel/internal/pipe/pipe_reader.h"
 #include "channel/internal/pipe/pipe_writer.h"
+#include "channel/internal/pipe/readiness.h"
 #include "channel/internal/shm/shared_state.h"
 #include "channel/internal/shm/slab.h"
 
@@ -59,11 +62,17 @@ class PipeQueue final : public QueueBackend,
 
   absl::Status Put(size_t payload_bytes, absl::FunctionRef<void(char*)> encode,
                    const Deadline& deadline) override;
+  absl::Status PutMany(size_t count, absl::FunctionRef<absl::Status(size_t, ItemSink)> item,
+                       const Deadline& deadline, size_t* put) override;
   absl::StatusOr<Payload> Get(const Deadline& deadline) override;
+  absl::Status GetMany(size_t max_items, const Deadline& deadline,
+                       std::vector<Payload>* out) override;
+  void Unget(std::vector<Payload> payloads) override;
   int64_t qsize() override;
   int64_t maxsize() const override { return q_->header.maxsize; }
   size_t max_message_bytes() const override { return q_->header.max_message_bytes; }
   QueueStats stats() override;
+  absl::StatusOr<int> ReadableFd() override { return readiness_.Fd(); }
   void Close() override;
   absl::Status JoinThread() override;
   void CancelJoinThread() override { cancelled_ = true; }
@@ -91,7 +100,19 @@ class PipeQueue final : public QueueBackend,
  private:
   PipeQueue(SharedMapping mapping, PipeEnds pipe, std::function<void(PipeQueue&)> on_release);
   absl::StatusOr<int> Slot();
-  absl::Status Reserve(int slot, const Deadline& deadline);
+  // kInvalidArgument (naming both sizes) when a message of `payload_bytes` is too large.
+  absl::Status CheckSize(size_t payload_bytes) const;
+  // Reserves room for 1..want items (as many as fit, waiting while none does), in one accounts
+  // transaction; *reserved says how many.
+  absl::Status Reserve(int slot, int64_t want, const Deadline& deadline, int64_t* reserved);
+  // Hands one reserved item to the feeder (its message into a slab block when it fits one).
+  void AppendReserved(int slot, size_t payload_bytes, absl::FunctionRef<void(char*)> encode);
+  // Get's body: `take(deadline)` (-> StatusOr<bool>: took something) under WaitFor on
+  // data_ready, with the Shutdown, Close and timeout rules, then the signals a take owes.
+  template <typename Take>
+  absl::Status GetWith(const Deadline& deadline, Take take);
+  // Moves up to `max_items` of what Unget gave back into *out; how many.
+  size_t TakeUngot(size_t max_items, std::vector<Payload>* out);
   // Calls `attempt` (-> std::optional<absl::Status>, nullopt: not yet) until it returns a status,
   // which WaitFor returns, or the deadline passes (nullopt), sleeping on `event` in between;
   // every sleep is at most kReapSlice, after which this process runs the reaper.
@@ -118,8 +139,13 @@ class PipeQueue final : public QueueBackend,
   PipeWriter writer_;
   Feeder feeder_;
   Slab slab_;
+  Readiness readiness_;
   std::function<void(PipeQueue&)> on_release_;
   const bool persistent_;  // a named queue: keeps its items while no process has it open
+  // What Unget gave back, returned first by Get/GetMany (rare: an undecodable item in a batch).
+  std::mutex unget_mu_;
+  std::deque<Payload> ungot_;
+  std::atomic<bool> has_ungot_{false};  // !ungot_.empty(), read without the lock by every Get
   std::atomic<bool> closed_{false};
   std::atomic<bool> cancelled_{false};
   std::mutex slot_mu_;  // guards changes of slot_, and detached_

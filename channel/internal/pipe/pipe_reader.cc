@@ -55,6 +55,27 @@ absl::StatusOr<bool> PipeReader::TryTake(const Deadline& deadline, Payload* out)
   return Pump(out);
 }
 
+absl::StatusOr<size_t> PipeReader::TryTakeMany(const Deadline& deadline, size_t max_items,
+                                               PayloadArena* arena, std::vector<Payload>* out) {
+  const size_t first = out->size();
+  RobustLock lock;
+  absl::Status s = lock.Acquire(&q_->reader.mu, deadline, [this] { Repair(); });
+  if (!s.ok()) return s;
+  ReaderState& r = q_->reader;
+  StoreRelease(r.batch_seqs_lost, LoadRelaxed(q_->accounts.ledger.seqs_lost));
+  StoreRelease(r.batch_first, accounts_.read_seq());
+  while (out->size() - first < max_items) {
+    Payload p;
+    arena->Lend(&p);
+    if (!Pump(&p)) break;
+    arena->Keep(p);
+    out->push_back(std::move(p));  // no allocation: the caller reserved max_items
+    CHANNEL_FAULT_POINT("reader.batch_taking");
+  }
+  StoreRelease(r.batch_first, uint64_t{0});  // the caller owns the batch now
+  return out->size() - first;
+}
+
 void PipeReader::Maintain(const Deadline& deadline) {
   RobustLock lock;
   // Not TryAcquire: only Lock takes a dead holder's lock over (with an expired deadline it
@@ -365,6 +386,26 @@ void PipeReader::Repair() {
   if (r.reading != 0) {
     if (r.tail == r.read_at) ExtendTailAfterCrash();
     StoreRelease(r.reading, 0u);
+  }
+  if (r.batch_first != 0) {
+    // A GetMany whose process died before returning: every item it took is lost (the item in
+    // flight, if committed, included, so taking_seq needs no repair of its own).
+    const uint64_t first = r.batch_first;
+    const uint64_t lost_before = r.batch_seqs_lost;
+    accounts_
+        .Transact(Deadline::Never(), -1,
+                  [first, lost_before](Ledger& l, SlotCounters*) {
+                    if (l.read_seq <= first) return false;
+                    const uint64_t seqs = l.read_seq - first;
+                    const uint64_t lost_since = l.seqs_lost > lost_before ? l.seqs_lost - lost_before : 0;
+                    if (seqs <= lost_since) return false;
+                    LoseHandedOut(l, seqs - lost_since);
+                    return true;
+                  })
+        .IgnoreError();
+    q_->all_done.event.Signal();
+    StoreRelease(r.taking_seq, uint64_t{0});
+    StoreRelease(r.batch_first, uint64_t{0});
   }
   if (r.taking_seq != 0) {
     const uint64_t seq = r.taking_seq;

@@ -35,6 +35,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
@@ -57,6 +58,12 @@ class PipeReader {
   // reader lock until `deadline` (kDeadlineExceeded). Returns true with *out filled, or false
   // when no complete item is available now.
   absl::StatusOr<bool> TryTake(const Deadline& deadline, Payload* out);
+
+  // TryTake for up to `max_items` items under one acquisition of the reader lock: appends to
+  // *out every complete item available now (none: returns 0), payloads lent from `arena` where
+  // they fit. One read(2) serves the whole batch when the pipe holds it.
+  absl::StatusOr<size_t> TryTakeMany(const Deadline& deadline, size_t max_items,
+                                     PayloadArena* arena, std::vector<Payload>* out);
 
   // Maintenance pass: repairs the reader lock's state if its holder died and processes
   // tombstones and garbage at the head of the stream, without taking items (after

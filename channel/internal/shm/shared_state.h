@@ -156,6 +156,11 @@ struct alignas(64) ReaderState {
   uint64_t journal_tail;
   uint64_t read_at;
   uint64_t read_max;
+  // A GetMany in progress: the read_seq and ledger.seqs_lost when it began. Items it took are
+  // the seqs from batch_first to read_seq less the seqs counted lost since (only reader-lock
+  // holders count seqs lost): if its process dies before the batch is returned, they are lost.
+  uint64_t batch_first;  // 0: none
+  uint64_t batch_seqs_lost;
   // The next item seq a reader expects, as advanced by plain takes (an item with exactly the
   // expected seq): one store commits such a take, without the accounts lock. Every seq in
   // [ledger.read_seq, read_seq) was taken that way and is still counted in ledger.items until

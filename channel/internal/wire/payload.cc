@@ -1,5 +1,8 @@
 #include "channel/internal/wire/payload.h"
 
+#include <atomic>
+#include <new>
+
 namespace channel {
 namespace internal {
 namespace {
@@ -27,7 +30,45 @@ thread_local CacheOwner cache_owner;
 
 }  // namespace
 
+// Reference-counted header of a PayloadArena's allocation; the words follow it.
+struct ArenaBlock {
+  std::atomic<size_t> refs;
+  uint64_t* words() { return reinterpret_cast<uint64_t*>(this + 1); }
+  void Unref() {
+    if (refs.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+      this->~ArenaBlock();
+      ::operator delete(this);
+    }
+  }
+};
+static_assert(sizeof(ArenaBlock) % 8 == 0, "the words after the header stay aligned");
+
+PayloadArena::PayloadArena(size_t bytes) : free_bytes_(bytes & ~size_t{7}) {
+  block_ = new (::operator new(sizeof(ArenaBlock) + free_bytes_)) ArenaBlock{{1}};
+  next_ = block_->words();
+}
+
+PayloadArena::~PayloadArena() { block_->Unref(); }
+
+void PayloadArena::Lend(Payload* p) {
+  if (free_bytes_ < 8) return;
+  block_->refs.fetch_add(1, std::memory_order_relaxed);
+  p->words = std::unique_ptr<uint64_t[], PayloadFree>(next_, PayloadFree{false, block_});
+  p->capacity = free_bytes_;
+}
+
+void PayloadArena::Keep(const Payload& p) {
+  if (p.words.get() != next_ || p.words.get_deleter().block != block_) return;  // reallocated
+  const size_t used = (p.bytes + 7) / 8;
+  next_ += used;
+  free_bytes_ -= used * 8;
+}
+
 void PayloadFree::operator()(uint64_t* words) const {
+  if (block != nullptr) {
+    block->Unref();
+    return;
+  }
   (void)&cache_owner;  // a thread that only frees must free what it cached at its exit too
   if (small && !cache.closed && cache.count < kCachedBuffers) {
     cache.buffers[cache.count++] = words;
