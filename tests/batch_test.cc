@@ -28,9 +28,11 @@ constexpr absl::Duration kLong = absl::Seconds(60);
 
 // Messages with ids [first, first + count) and their readers, for PutMany.
 struct Batch {
-  Batch(uint64_t first, size_t count, size_t data_bytes = 0) {
+  Batch(uint64_t first, size_t count, size_t (*data_bytes)(uint64_t id) = nullptr) {
     for (size_t i = 0; i < count; ++i) {
-      messages.push_back(std::make_unique<JobMessage>(first + i, "", data_bytes));
+      const uint64_t id = first + i;
+      messages.push_back(
+          std::make_unique<JobMessage>(id, "", data_bytes == nullptr ? 0 : data_bytes(id)));
       readers.push_back(messages.back()->builder.getRoot<demo::Job>().asReader());
     }
   }
@@ -184,15 +186,19 @@ TEST(BatchTest, ExactlyOnceAndPerProducerOrderAcrossProcesses) {
   constexpr int kConsumers = 3;
   constexpr uint64_t kPerProducer = 2000;
   constexpr uint64_t kStride = 1 << 20;
+  // Every 100th item of a producer is large enough for the slab.
+  size_t (*data_bytes)(uint64_t) = [](uint64_t id) -> size_t {
+    return (id % kStride) % 100 == 0 ? (40 << 10) : 16;
+  };
   JoinableQueue q = MakeQueue<JoinableQueue>(/*maxsize=*/100);
   int fds[2];
   ASSERT_EQ(pipe(fds), 0);
   std::vector<pid_t> producers, consumers;
   for (int p = 0; p < kProducers; ++p) {
-    producers.push_back(ForkChild([&q, p] {
+    producers.push_back(ForkChild([&q, p, data_bytes] {
       for (uint64_t i = 0; i < kPerProducer;) {
         const size_t n = std::min<uint64_t>(1 + (i % 37), kPerProducer - i);
-        Batch batch(p * kStride + i, n, i % 100 == 0 ? (40 << 10) : 16);
+        Batch batch(p * kStride + i, n, data_bytes);
         size_t put = 0;
         if (!q.PutMany(batch.readers, kLong, &put).ok() || put != n) return 10;
         i += n;
@@ -201,7 +207,7 @@ TEST(BatchTest, ExactlyOnceAndPerProducerOrderAcrossProcesses) {
     }));
   }
   for (int c = 0; c < kConsumers; ++c) {
-    consumers.push_back(ForkChild([&q, fds] {
+    consumers.push_back(ForkChild([&q, fds, data_bytes] {
       std::map<uint64_t, uint64_t> last;  // producer -> last id seen
       for (;;) {
         auto got = q.GetMany(64, absl::Seconds(30));
@@ -213,8 +219,8 @@ TEST(BatchTest, ExactlyOnceAndPerProducerOrderAcrossProcesses) {
           const uint64_t producer = id / kStride;
           if (last.count(producer) != 0 && last[producer] >= id) return 21;  // out of order
           last[producer] = id;
-          const size_t want = (id % kStride) % 100 == 0 ? (40 << 10) : 16;
-          if (m->getData().size() != want || !channel_test::DataMatches(id, m->getData())) {
+          if (m->getData().size() != data_bytes(id) ||
+              !channel_test::DataMatches(id, m->getData())) {
             return 22;
           }
           ids.push_back(id);

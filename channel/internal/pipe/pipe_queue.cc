@@ -176,8 +176,24 @@ absl::Status PipeQueue::PutMany(size_t count,
   if (!slot.ok()) return slot.status();
   // Room is reserved for as many of the items still to put as fit, in one accounts transaction,
   // when the previous reservation is used up; item i is serialized and checked before any
-  // reservation it needs, so a failing item never leaves one to give back.
+  // reservation it needs. An item that fails stops the batch, and what was reserved for the
+  // items after it is given back (a process killed before that leaves it in its slot, released
+  // by the reaper like any unwritten reservation).
   int64_t reserved = 0;
+  auto give_back = [&] {
+    if (reserved == 0) return;
+    const int64_t n = reserved;
+    accounts_
+        .Transact(Deadline::Never(), *slot,
+                  [n](Ledger& l, SlotCounters* c) {
+                    l.items -= n;
+                    l.unfinished -= n;
+                    c->unsent -= n;
+                    return true;
+                  })
+        .IgnoreError();  // a Never deadline cannot time out
+    q_->space_free.event.Signal();
+  };
   for (size_t i = 0; i < count; ++i) {
     absl::Status s = item(i, [&](size_t payload_bytes, absl::FunctionRef<void(char*)> encode) {
       if (absl::Status size = CheckSize(payload_bytes); !size.ok()) return size;
@@ -189,7 +205,10 @@ absl::Status PipeQueue::PutMany(size_t count,
       --reserved;
       return absl::OkStatus();
     });
-    if (!s.ok()) return s;
+    if (!s.ok()) {
+      give_back();
+      return s;
+    }
     *put = i + 1;
   }
   return absl::OkStatus();
