@@ -273,7 +273,8 @@ absl::StatusOr<int> Process::Join(absl::Duration timeout) {
     }
     if (deadline.expired()) {
       return absl::DeadlineExceededError(
-          absl::StrCat("process ", state_->pid, " is still running"));
+          absl::StrCat("process ", state_->pid, " is still running; ",
+                       internal::DescribeWait(deadline, "Join")));
     }
     // The pidfd becomes readable when the child exits. Without one (kernels before 5.3), check
     // every 10 ms.

@@ -113,6 +113,8 @@ TEST(ProcessTest, JoinTimesOutWhileRunning) {
   const absl::Time start = absl::Now();
   absl::StatusOr<int> r = p.Join(absl::Milliseconds(200));
   EXPECT_EQ(r.status().code(), absl::StatusCode::kDeadlineExceeded) << r.status();
+  EXPECT_EQ(r.status().message(), "process " + std::to_string(p.pid()) +
+                                      " is still running; Join waited 200ms (its timeout)");
   EXPECT_GE(absl::Now() - start, absl::Milliseconds(190));
   r = p.Join(absl::ZeroDuration());
   EXPECT_EQ(r.status().code(), absl::StatusCode::kDeadlineExceeded);

@@ -158,8 +158,9 @@ absl::Status PipeQueue::Put(size_t payload_bytes, absl::FunctionRef<void(char*)>
 
 absl::Status PipeQueue::Reserve(int slot, const Deadline& deadline) {
   const int64_t maxsize = q_->header.maxsize;
-  auto full = [maxsize] {
-    return absl::ResourceExhaustedError(absl::StrCat("the queue is full (maxsize ", maxsize, ")"));
+  auto full = [maxsize, &deadline] {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "the queue is full (maxsize ", maxsize, "); ", DescribeWait(deadline, "Put", "PutNowait")));
   };
   auto attempt = [&]() -> std::optional<absl::Status> {
     if (closed_) return ClosedError();
@@ -186,7 +187,10 @@ absl::Status PipeQueue::Reserve(int slot, const Deadline& deadline) {
 
 absl::StatusOr<Payload> PipeQueue::Get(const Deadline& deadline) {
   if (closed_) return ClosedError();
-  auto empty = [] { return absl::UnavailableError("the queue is empty"); };
+  auto empty = [&deadline] {
+    return absl::UnavailableError(
+        absl::StrCat("the queue is empty; ", DescribeWait(deadline, "Get", "GetNowait")));
+  };
   Payload payload;
   auto attempt = [&]() -> std::optional<absl::Status> {
     if (closed_) return ClosedError();
@@ -257,8 +261,9 @@ absl::Status PipeQueue::Join(const Deadline& deadline) {
   std::optional<absl::Status> s =
       WaitFor(&q_->all_done.event, deadline, /*signalled_if_armed=*/false, attempt);
   if (s.has_value()) return *s;
-  return absl::DeadlineExceededError(absl::StrCat(
-      "Join timed out with ", accounts_.unfinished(), " item(s) not yet marked done"));
+  return absl::DeadlineExceededError(absl::StrCat(DescribeWait(deadline, "Join"), "; ",
+                                                  accounts_.unfinished(),
+                                                  " item(s) not yet marked done"));
 }
 
 void PipeQueue::Shutdown() {
