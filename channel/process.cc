@@ -192,7 +192,7 @@ struct Process::State {
   }
 };
 
-Process::Process(std::function<int()> target) : state_(std::make_unique<State>()) {
+Process::Process(std::function<int()> target, PrivateTag) : state_(std::make_unique<State>()) {
   state_->target = std::move(target);
 }
 
@@ -220,9 +220,7 @@ void Process::Finish() {
   if (!running) return;
   if (daemon) {
     Terminate().IgnoreError();
-    if (!Join(absl::Seconds(5)).ok()) {
-      kill(state_->pid, SIGKILL);
-    }
+    if (!Join(absl::Seconds(5)).ok()) Kill().IgnoreError();
   }
   Join().IgnoreError();
 }
@@ -275,7 +273,8 @@ absl::StatusOr<int> Process::Join(absl::Duration timeout) {
     }
     if (deadline.expired()) {
       return absl::DeadlineExceededError(
-          absl::StrCat("process ", state_->pid, " is still running"));
+          absl::StrCat("process ", state_->pid, " is still running; ",
+                       internal::DescribeWait(deadline, "Join")));
     }
     // The pidfd becomes readable when the child exits. Without one (kernels before 5.3), check
     // every 10 ms.
@@ -302,13 +301,21 @@ bool Process::is_alive() const {
   return state_->pid != 0 && !state_->TryReap();
 }
 
-absl::Status Process::Terminate() {
+absl::Status Process::Terminate() { return Signal(SIGTERM, "Terminate"); }
+
+absl::Status Process::Kill() { return Signal(SIGKILL, "Kill"); }
+
+absl::Status Process::Signal(int signo, const char* method) {
   if (state_ == nullptr) return absl::FailedPreconditionError("this Process was moved from");
   std::lock_guard<std::mutex> lock(state_->mu);
-  if (state_->pid == 0) return absl::FailedPreconditionError("Terminate() before Start()");
+  if (state_->pid == 0) {
+    return absl::FailedPreconditionError(absl::StrCat(method, "() before Start()"));
+  }
+  // Reaped means the pid may already belong to another process: nothing is sent.
   if (state_->TryReap()) return absl::OkStatus();
-  if (kill(state_->pid, SIGTERM) != 0 && errno != ESRCH) {
-    return absl::InternalError(absl::StrCat("kill: ", strerror(errno)));
+  if (kill(state_->pid, signo) != 0 && errno != ESRCH) {
+    return absl::InternalError(absl::StrCat("kill(", state_->pid, ", ", strsignal(signo),
+                                            "): ", strerror(errno)));
   }
   return absl::OkStatus();
 }

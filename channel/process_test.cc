@@ -1,5 +1,5 @@
-// Tests of channel::Process (process.h) with real children: exit codes and signals, timeouts,
-// preconditions, moves, exceptions in the target, daemon semantics (handle destruction, normal
+// Tests of channel::Process (process.h) with real children: exit codes and signals (Terminate,
+// Kill), targets of every accepted shape (int or void result), timeouts, preconditions, moves, exceptions in the target, daemon semantics (handle destruction, normal
 // parent exit, parent SIGKILLed after starting the daemon from a thread that then exited), and
 // the child flushing its queue items before it exits.
 #include "channel/process.h"
@@ -113,6 +113,8 @@ TEST(ProcessTest, JoinTimesOutWhileRunning) {
   const absl::Time start = absl::Now();
   absl::StatusOr<int> r = p.Join(absl::Milliseconds(200));
   EXPECT_EQ(r.status().code(), absl::StatusCode::kDeadlineExceeded) << r.status();
+  EXPECT_EQ(r.status().message(), "process " + std::to_string(p.pid()) +
+                                      " is still running; Join waited 200ms (its timeout)");
   EXPECT_GE(absl::Now() - start, absl::Milliseconds(190));
   r = p.Join(absl::ZeroDuration());
   EXPECT_EQ(r.status().code(), absl::StatusCode::kDeadlineExceeded);
@@ -150,6 +152,73 @@ TEST(ProcessTest, TerminateSendsSigterm) {
   EXPECT_EQ(*p.Join(kLong), -SIGTERM);
   EXPECT_TRUE(p.Terminate().ok()) << "after exit: OK, nothing sent";
   EXPECT_FALSE(p.is_alive());
+}
+
+TEST(ProcessTest, KillSendsSigkillEvenToAChildIgnoringSigterm) {
+  TestPipe hold, ready;
+  const int hold_r = hold.r, ready_w = ready.w;
+  Process p([hold_r, ready_w] {
+    signal(SIGTERM, SIG_IGN);
+    WriteValue(ready_w, char{'r'});
+    char c;
+    ReadValue(hold_r, &c, absl::Seconds(120));
+    return 0;
+  });
+  EXPECT_EQ(p.Kill().code(), absl::StatusCode::kFailedPrecondition) << "before Start()";
+  ASSERT_TRUE(p.Start().ok());
+  char c;
+  ASSERT_TRUE(ReadValue(ready.r, &c, kLong));  // SIGTERM is ignored from here on
+  ASSERT_TRUE(p.Terminate().ok());
+  ASSERT_TRUE(p.Kill().ok());
+  EXPECT_EQ(*p.Join(kLong), -SIGKILL);
+  EXPECT_TRUE(p.Kill().ok()) << "after exit: OK, nothing sent";
+  EXPECT_FALSE(p.is_alive());
+}
+
+int ReturnsThirteen() { return 13; }
+
+TEST(ProcessTest, TargetsReturningVoidExitZeroAndOtherCallablesWork) {
+  TestPipe ran;
+  const int ran_w = ran.w;
+  Process void_lambda([ran_w] { WriteValue(ran_w, char{'v'}); });
+  ASSERT_TRUE(void_lambda.Start().ok());
+  char c = 0;
+  ASSERT_TRUE(ReadValue(ran.r, &c, kLong));
+  EXPECT_EQ(c, 'v') << "the void target ran";
+  EXPECT_EQ(*void_lambda.Join(kLong), 0);
+
+  int calls = 0;
+  Process mutable_lambda([calls]() mutable { return ++calls + 20; });
+  ASSERT_TRUE(mutable_lambda.Start().ok());
+  EXPECT_EQ(*mutable_lambda.Join(kLong), 21);
+
+  Process function_pointer(&ReturnsThirteen);
+  ASSERT_TRUE(function_pointer.Start().ok());
+  EXPECT_EQ(*function_pointer.Join(kLong), 13);
+
+  Process function_name(ReturnsThirteen);
+  ASSERT_TRUE(function_name.Start().ok());
+  EXPECT_EQ(*function_name.Join(kLong), 13);
+
+  Process std_function(std::function<int()>([] { return 14; }));
+  ASSERT_TRUE(std_function.Start().ok());
+  EXPECT_EQ(*std_function.Join(kLong), 14);
+
+  Process returns_bool([] { return true; });  // converts to int, as a return statement would
+  ASSERT_TRUE(returns_bool.Start().ok());
+  EXPECT_EQ(*returns_bool.Join(kLong), 1);
+
+  TestPipe err;
+  const int err_w = err.w;
+  Process void_throws([err_w] {
+    dup2(err_w, STDERR_FILENO);
+    throw std::runtime_error("void-boom-3391");
+  });
+  ASSERT_TRUE(void_throws.Start().ok());
+  err.CloseWrite();
+  const std::string text = ReadAll(err.r, kLong);
+  EXPECT_EQ(*void_throws.Join(kLong), 1);
+  EXPECT_NE(text.find("void-boom-3391"), std::string::npos) << "stderr was: " << text;
 }
 
 TEST(ProcessTest, IsAliveFollowsTheChild) {

@@ -1,20 +1,9 @@
 // Runs every example binary with --sleep_scale=0.01 and checks that it prints what the tutorial
-// says it prints. Each run is bounded: the example runs in its own process group, which is
-// killed at the 20 s limit (and afterwards, in case it left a child behind); twelve examples fit
-// in the medium size's 300 s, so Bazel never has to kill the test and orphan an example.
-#include <fcntl.h>
-#include <poll.h>
-#include <signal.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
+// says it prints. Each run is bounded (run_example.h) at 20 s; twelve examples fit in the medium
+// size's 300 s, so Bazel never has to kill the test and orphan an example.
 #include <algorithm>
-#include <cerrno>
-#include <cstdlib>
-#include <cstring>
 #include <set>
 #include <string>
-#include <utility>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -22,71 +11,14 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
-#include "absl/time/clock.h"
-#include "absl/time/time.h"
+#include "examples/run_example.h"
 
 namespace {
 
-struct Result {
-  bool timed_out = false;
-  int exit_code = -1;  // -N: killed by signal N
-  std::string out;     // stdout
-  std::vector<std::string> lines;
-};
-
-// Runs examples/<name> with `args`, capturing stdout (stderr goes to the test log).
-Result RunExample(const std::string& name, std::vector<std::string> args = {"--sleep_scale=0.01"},
-                  absl::Duration limit = absl::Seconds(20)) {
-  const std::string path = absl::StrCat(getenv("TEST_SRCDIR"), "/typed_channel/examples/", name);
-  std::vector<char*> argv = {const_cast<char*>(path.c_str())};
-  for (std::string& arg : args) argv.push_back(arg.data());
-  argv.push_back(nullptr);
-
-  Result run;
-  int fds[2];
-  if (pipe2(fds, O_CLOEXEC) != 0) {
-    ADD_FAILURE() << "pipe2: " << strerror(errno);
-    return run;
-  }
-  const pid_t pid = fork();
-  if (pid == 0) {
-    setpgid(0, 0);
-    dup2(fds[1], STDOUT_FILENO);
-    execv(path.c_str(), argv.data());
-    _exit(127);
-  }
-  setpgid(pid, pid);  // also here: the group must exist before any kill below
-  close(fds[1]);
-
-  // Read until every process of the example has closed stdout, or the limit.
-  const absl::Time deadline = absl::Now() + limit;
-  for (;;) {
-    const int64_t left_ms = absl::ToInt64Milliseconds(deadline - absl::Now());
-    if (left_ms <= 0) {
-      run.timed_out = true;
-      break;
-    }
-    pollfd p{fds[0], POLLIN, 0};
-    if (poll(&p, 1, static_cast<int>(left_ms)) <= 0) continue;
-    char buf[4096];
-    const ssize_t n = read(fds[0], buf, sizeof buf);
-    if (n <= 0) break;
-    run.out.append(buf, static_cast<size_t>(n));
-  }
-  close(fds[0]);
-  killpg(pid, SIGKILL);  // nothing left unless timed out or a child outlived the example
-  int status = 0;
-  waitpid(pid, &status, 0);
-  run.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
-  std::vector<std::string> lines = absl::StrSplit(run.out, '\n', absl::SkipEmpty());
-  run.lines = std::move(lines);
-  return run;
-}
-
-int CountLinesWith(const Result& run, const std::string& text) {
-  return std::count_if(run.lines.begin(), run.lines.end(),
-                       [&](const std::string& line) { return absl::StrContains(line, text); });
-}
+using ::examples::CountLinesWith;
+using ::examples::ExpectCleanExit;
+using ::examples::Result;
+using ::examples::RunExample;
 
 // What follows `marker` on each line that has it, sorted: ItemsAfter(run, " 吃 ") is what was
 // eaten.
@@ -110,11 +42,6 @@ std::vector<std::string> Items(const std::vector<std::string>& names, int count)
   return items;
 }
 
-// The example finished by itself, with exit code 0.
-void ExpectCleanExit(const Result& run) {
-  EXPECT_FALSE(run.timed_out) << "killed at the time limit\n" << run.out;
-  EXPECT_EQ(run.exit_code, 0) << run.out;
-}
 
 TEST(ExamplesTest, DataIsolation) {
   const Result run = RunExample("data_isolation");

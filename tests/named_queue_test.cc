@@ -213,6 +213,77 @@ TEST_F(NamedQueueTest, SymlinksAndForeignPermissionsAreRefused) {
   ASSERT_EQ(chmod(dir_.c_str(), 0700), 0);
 }
 
+// The directory checks name TYPED_CHANNEL_DIR and say what to do; a shared directory (sticky or
+// world-writable, like /tmp) is never answered with advice to chmod it.
+TEST_F(NamedQueueTest, ASharedDirectoryIsRefusedWithItsRealModeAndAPrivateSubdirectory) {
+  const std::string shared = dir_ + "/shared";
+  ASSERT_EQ(mkdir(shared.c_str(), 0700), 0);
+  ASSERT_EQ(chmod(shared.c_str(), 01777), 0);
+  setenv("TYPED_CHANNEL_DIR", shared.c_str(), 1);
+  const std::string subdir = shared + "/typed_channel-" + std::to_string(geteuid());
+  for (const absl::Status& s :
+       {Queue<demo::Job>::CreateNamed("q").status(), Queue<demo::Job>::Open("q").status(),
+        Queue<demo::Job>::Unlink("q")}) {
+    EXPECT_TRUE(absl::IsPermissionDenied(s)) << s;
+    const std::string text(s.message());
+    EXPECT_NE(text.find("TYPED_CHANNEL_DIR=" + shared + " has mode 1777"), std::string::npos)
+        << text;
+    EXPECT_NE(text.find(subdir), std::string::npos) << text;
+    EXPECT_EQ(text.find("chmod"), std::string::npos) << text;
+  }
+  // The advice works: the subdirectory is created private.
+  setenv("TYPED_CHANNEL_DIR", subdir.c_str(), 1);
+  ASSERT_TRUE(Queue<demo::Job>::CreateNamed("q").ok());
+  struct stat st;
+  ASSERT_EQ(stat(subdir.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0700u);
+
+  // The real /tmp, whoever runs the test: refused (owned by root, or mode 1777), never chmod.
+  if (stat("/tmp", &st) == 0 && (st.st_mode & 07777) == 01777) {
+    setenv("TYPED_CHANNEL_DIR", "/tmp", 1);
+    const absl::Status s = Queue<demo::Job>::Open("q").status();
+    EXPECT_TRUE(absl::IsPermissionDenied(s)) << s;
+    const std::string text(s.message());
+    EXPECT_NE(text.find("/tmp/typed_channel-" + std::to_string(geteuid())), std::string::npos)
+        << text;
+    EXPECT_EQ(text.find("chmod"), std::string::npos) << text;
+  }
+}
+
+TEST_F(NamedQueueTest, APrivateDirectoryWithGroupAccessGetsTheChmodAdvice) {
+  ASSERT_EQ(chmod(dir_.c_str(), 0750), 0);
+  const absl::Status s = Queue<demo::Job>::CreateNamed("q").status();
+  ASSERT_EQ(chmod(dir_.c_str(), 0700), 0);
+  EXPECT_TRUE(absl::IsPermissionDenied(s)) << s;
+  EXPECT_NE(s.message().find("has mode 0750"), absl::string_view::npos) << s;
+  EXPECT_NE(s.message().find("chmod go="), absl::string_view::npos) << s;
+}
+
+TEST_F(NamedQueueTest, AMissingParentDirectoryIsAFailedPreconditionNamingIt) {
+  const std::string missing = dir_ + "/missing/x";
+  setenv("TYPED_CHANNEL_DIR", missing.c_str(), 1);
+  for (const absl::Status& s :
+       {Queue<demo::Job>::CreateNamed("q").status(), Queue<demo::Job>::Open("q").status(),
+        Queue<demo::Job>::Unlink("q")}) {
+    EXPECT_TRUE(absl::IsFailedPrecondition(s)) << s;
+    const std::string text(s.message());
+    EXPECT_NE(text.find("TYPED_CHANNEL_DIR=" + missing), std::string::npos) << text;
+    EXPECT_NE(text.find("its parent " + dir_ + "/missing/ does not exist"), std::string::npos)
+        << text;
+    EXPECT_NE(text.find("mkdir -p"), std::string::npos) << text;
+  }
+  // A file where the directory should be.
+  const std::string file = dir_ + "/file";
+  std::ofstream(file) << "x";
+  setenv("TYPED_CHANNEL_DIR", file.c_str(), 1);
+  absl::Status s = Queue<demo::Job>::Open("q").status();
+  EXPECT_TRUE(absl::IsFailedPrecondition(s)) << s;
+  EXPECT_NE(s.message().find("is not a directory"), absl::string_view::npos) << s;
+  setenv("TYPED_CHANNEL_DIR", (file + "/sub").c_str(), 1);
+  s = Queue<demo::Job>::Open("q").status();
+  EXPECT_TRUE(absl::IsFailedPrecondition(s)) << s;
+}
+
 TEST_F(NamedQueueTest, AnotherUserCannotOpenTheQueue) {
   if (geteuid() != 0) GTEST_SKIP() << "needs root to switch to another uid";
   ASSERT_TRUE(Queue<demo::Job>::CreateNamed("private").ok());

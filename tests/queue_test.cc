@@ -64,12 +64,17 @@ TEST(QueueTest, FullStatusWithAndWithoutTimeout) {
   EXPECT_EQ(q.qsize(), 2);
   absl::Status s = q.PutNowait(m.builder);
   EXPECT_TRUE(channel::IsFull(s)) << s;
+  EXPECT_EQ(s.message(),
+            "the queue is full (maxsize 2); PutNowait (or Put with a zero timeout) does not wait");
   const absl::Time start = absl::Now();
   s = q.Put(m.builder, absl::Milliseconds(200));
   EXPECT_TRUE(channel::IsFull(s)) << s;
+  EXPECT_EQ(s.message(), "the queue is full (maxsize 2); Put waited 200ms (its timeout)");
   EXPECT_GE(absl::Now() - start, absl::Milliseconds(190));
   // A negative timeout is a zero timeout.
-  EXPECT_TRUE(channel::IsFull(q.Put(m.builder, absl::Seconds(-5))));
+  s = q.Put(m.builder, absl::Seconds(-5));
+  EXPECT_TRUE(channel::IsFull(s)) << s;
+  EXPECT_NE(s.message().find("zero timeout"), absl::string_view::npos) << s;
   GetId(q);
   EXPECT_FALSE(q.full());
   EXPECT_TRUE(q.PutNowait(m.builder).ok());
@@ -82,9 +87,12 @@ TEST(QueueTest, EmptyStatusWithAndWithoutTimeout) {
   EXPECT_FALSE(q.full());
   auto m = q.GetNowait();
   EXPECT_TRUE(channel::IsEmpty(m.status())) << m.status();
+  EXPECT_EQ(m.status().message(),
+            "the queue is empty; GetNowait (or Get with a zero timeout) does not wait");
   const absl::Time start = absl::Now();
   m = q.Get(absl::Milliseconds(200));
   EXPECT_TRUE(channel::IsEmpty(m.status())) << m.status();
+  EXPECT_EQ(m.status().message(), "the queue is empty; Get waited 200ms (its timeout)");
   EXPECT_GE(absl::Now() - start, absl::Milliseconds(190));
   EXPECT_LT(absl::Now() - start, absl::Seconds(5));
   EXPECT_TRUE(channel::IsEmpty(q.Get(absl::Seconds(-1)).status()));

@@ -26,6 +26,9 @@ int main(int argc, char** argv) {
   const long count = atol(argv[2]);
   const long first_id = atol(argv[3]);
 
+  // Open-or-create. A queue left by an earlier run still holds that run's unconsumed jobs,
+  // and consumers get them first; to start clean, Orders::Unlink(name).IgnoreError() before
+  // CreateNamed, in the one process that starts first.
   absl::StatusOr<Orders> queue = Orders::CreateNamed(name);
   if (absl::IsAlreadyExists(queue.status())) queue = Orders::Open(name);
   if (!queue.ok()) {

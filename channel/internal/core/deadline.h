@@ -17,7 +17,10 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <string>
 
+#include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 
 namespace channel {
@@ -38,6 +41,10 @@ class Deadline {
   }
 
   bool never() const { return at_ns_ == kNever; }
+  // The timeout this deadline was made from (InfiniteDuration for Never).
+  absl::Duration timeout() const {
+    return never() ? absl::InfiniteDuration() : absl::Nanoseconds(timeout_ns_);
+  }
   bool expired() const { return !never() && MonotonicNanos() >= At(); }
   // Nanoseconds left, clamped to [0, cap_ns]; cap_ns when the deadline is Never.
   int64_t RemainingNanos(int64_t cap_ns = INT64_MAX) const {
@@ -61,6 +68,21 @@ class Deadline {
   mutable int64_t at_ns_;  // kUnresolved until first consulted
   int64_t timeout_ns_;
 };
+
+// For the status of a call that timed out, so the user sees how long it waited: "Get waited 5s
+// (its timeout)", or for a zero timeout "GetNowait (or Get with a zero timeout) does not wait".
+// `nowait` is the call's no-wait twin, or empty if it has none.
+inline std::string DescribeWait(const Deadline& deadline, absl::string_view call,
+                                absl::string_view nowait = {}) {
+  const absl::Duration timeout = deadline.timeout();
+  if (timeout == absl::InfiniteDuration()) return absl::StrCat(call, " had no timeout");
+  if (timeout == absl::ZeroDuration()) {
+    return nowait.empty()
+               ? absl::StrCat(call, " with a zero timeout does not wait")
+               : absl::StrCat(nowait, " (or ", call, " with a zero timeout) does not wait");
+  }
+  return absl::StrCat(call, " waited ", absl::FormatDuration(timeout), " (its timeout)");
+}
 
 }  // namespace internal
 }  // namespace channel

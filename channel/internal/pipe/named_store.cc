@@ -40,21 +40,18 @@ absl::Status ErrnoStatus(absl::string_view what, absl::string_view path) {
   }
 }
 
-// A file or directory of the store must be ours and private: anything else is either another
-// user's queue or an attempt to make us follow it.
-absl::Status CheckOwned(const struct stat& st, absl::string_view path, bool want_dir) {
+// A queue file must be ours and private: anything else is either another user's queue or an
+// attempt to make us follow it.
+absl::Status CheckOwned(const struct stat& st, absl::string_view path) {
   if (st.st_uid != geteuid()) {
     return absl::PermissionDeniedError(
         absl::StrCat(path, " is owned by uid ", st.st_uid, ", not by this user (uid ",
                      geteuid(), "); typed_channel only opens its own user's queues"));
   }
-  if (want_dir && !S_ISDIR(st.st_mode)) {
-    return absl::FailedPreconditionError(absl::StrCat(path, " is not a directory"));
-  }
   if ((st.st_mode & 077) != 0) {
     return absl::PermissionDeniedError(absl::StrFormat(
-        "%s has mode %o: group/other access is not allowed (chmod go= it)", std::string(path),
-        st.st_mode & 0777));
+        "%s has mode %04o: group/other access is not allowed (chmod go= it)", std::string(path),
+        st.st_mode & 07777));
   }
   return absl::OkStatus();
 }
@@ -81,7 +78,7 @@ absl::StatusOr<PipeEnds> OpenFifo(const std::string& path) {
     close(ends.read_fd);
     return absl::FailedPreconditionError(absl::StrCat(path, " is not a FIFO"));
   }
-  if (absl::Status owned = CheckOwned(st, path, false); !owned.ok()) {
+  if (absl::Status owned = CheckOwned(st, path); !owned.ok()) {
     close(ends.read_fd);
     return owned;
   }
@@ -196,18 +193,70 @@ absl::Status ValidateQueueName(absl::string_view name) {
 
 absl::StatusOr<std::string> QueueDirectory() {
   const char* env = getenv("TYPED_CHANNEL_DIR");
-  const std::string dir = env != nullptr && env[0] != '\0'
-                              ? std::string(env)
-                              : absl::StrCat("/dev/shm/typed_channel-", geteuid());
-  if (mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) return ErrnoStatus("creating", dir);
+  const bool from_env = env != nullptr && env[0] != '\0';
+  const std::string dir =
+      from_env ? std::string(env) : absl::StrCat("/dev/shm/typed_channel-", geteuid());
+  // Every refusal names the directory, where it came from, and a way out. A private
+  // subdirectory is the fix suggested for a shared directory: typed_channel creates it 0700.
+  const std::string which = from_env ? absl::StrCat("TYPED_CHANNEL_DIR=", dir)
+                                     : absl::StrCat("the default queue directory ", dir);
+  const std::string trimmed = dir.substr(0, dir.find_last_not_of('/') + 1);  // "" for "/"
+  const std::string subdir = absl::StrCat(trimmed, "/typed_channel-", geteuid());
+  const std::string use_subdir = absl::StrCat(
+      "set TYPED_CHANNEL_DIR to a private subdirectory such as ", subdir,
+      " (typed_channel creates the last component, mode 0700)");
+  if (mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
+    const int e = errno;
+    const size_t slash = trimmed.find_last_of('/');
+    const std::string parent = slash == std::string::npos ? "." : dir.substr(0, slash + 1);
+    const std::string cannot = absl::StrCat(which, ": cannot create the queue directory: ",
+                                            strerror(e), "; ");
+    switch (e) {
+      case ENOENT:
+        return absl::FailedPreconditionError(absl::StrCat(
+            cannot, "its parent ", parent,
+            " does not exist (only the last component is created): create the parent "
+            "(mkdir -p) or point TYPED_CHANNEL_DIR at a directory that exists"));
+      case ENOTDIR:
+        return absl::FailedPreconditionError(
+            absl::StrCat(cannot, "a component of the path is not a directory: point "
+                                 "TYPED_CHANNEL_DIR at a directory"));
+      case EACCES:
+      case EPERM:
+      case EROFS:
+        return absl::PermissionDeniedError(absl::StrCat(
+            cannot, "point TYPED_CHANNEL_DIR at a directory this user may create or write, "
+                    "e.g. one under $HOME"));
+      default:
+        errno = e;
+        return ErrnoStatus(absl::StrCat(which, ": creating the queue directory"), dir);
+    }
+  }
   struct stat st;
   if (lstat(dir.c_str(), &st) != 0) return ErrnoStatus("checking", dir);
   if (S_ISLNK(st.st_mode)) {
-    return absl::FailedPreconditionError(
-        absl::StrCat(dir, " is a symlink; the queue directory must be a real directory"));
+    return absl::FailedPreconditionError(absl::StrCat(
+        which, " is a symlink; the queue directory must be a real directory: point "
+               "TYPED_CHANNEL_DIR at the directory it names, or ",
+        use_subdir));
   }
-  absl::Status owned = CheckOwned(st, dir, true);
-  if (!owned.ok()) return owned;
+  if (!S_ISDIR(st.st_mode)) {
+    return absl::FailedPreconditionError(absl::StrCat(which, " is not a directory"));
+  }
+  if (st.st_uid != geteuid()) {
+    return absl::PermissionDeniedError(absl::StrCat(
+        which, " is owned by uid ", st.st_uid, ", not by this user (uid ", geteuid(),
+        "); the queue directory must be this user's own: ", use_subdir));
+  }
+  if ((st.st_mode & 077) != 0) {
+    // A world-writable or sticky directory (/tmp, /dev/shm) is shared by design: making it
+    // private would break every other user of it, so the only advice is a subdirectory.
+    const bool shared = (st.st_mode & (S_ISVTX | S_IWOTH)) != 0;
+    return absl::PermissionDeniedError(absl::StrFormat(
+        "%s has mode %04o: the queue directory must have no group or other access; %s%s", which,
+        st.st_mode & 07777, use_subdir,
+        shared ? "" : absl::StrCat(", or, if only this user uses ", dir, ", chmod go= it")));
+  }
   return dir;
 }
 
@@ -275,7 +324,7 @@ absl::StatusOr<std::shared_ptr<QueueBackend>> OpenNamedQueue(absl::string_view n
   absl::Status checked = fstat(fd, &st) != 0 ? ErrnoStatus("checking", path)
                          : !S_ISREG(st.st_mode)
                              ? absl::FailedPreconditionError(absl::StrCat(path, " is not a file"))
-                             : CheckOwned(st, path, false);
+                             : CheckOwned(st, path);
   if (!checked.ok()) {
     close(fd);
     return checked;

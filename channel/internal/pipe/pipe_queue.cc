@@ -234,8 +234,9 @@ void PipeQueue::AppendReserved(int slot, size_t payload_bytes,
 absl::Status PipeQueue::Reserve(int slot, int64_t want, const Deadline& deadline,
                                 int64_t* reserved) {
   const int64_t maxsize = q_->header.maxsize;
-  auto full = [maxsize] {
-    return absl::ResourceExhaustedError(absl::StrCat("the queue is full (maxsize ", maxsize, ")"));
+  auto full = [maxsize, &deadline] {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "the queue is full (maxsize ", maxsize, "); ", DescribeWait(deadline, "Put", "PutNowait")));
   };
   auto attempt = [&]() -> std::optional<absl::Status> {
     if (closed_) return ClosedError();
@@ -268,7 +269,10 @@ absl::Status PipeQueue::Reserve(int slot, int64_t want, const Deadline& deadline
 
 template <typename Take>
 absl::Status PipeQueue::GetWith(const Deadline& deadline, Take take) {
-  auto empty = [] { return absl::UnavailableError("the queue is empty"); };
+  auto empty = [&deadline] {
+    return absl::UnavailableError(
+        absl::StrCat("the queue is empty; ", DescribeWait(deadline, "Get", "GetNowait")));
+  };
   auto attempt = [&]() -> std::optional<absl::Status> {
     if (closed_) return ClosedError();
     absl::StatusOr<bool> got = take(deadline);
@@ -436,8 +440,9 @@ absl::Status PipeQueue::Join(const Deadline& deadline) {
   std::optional<absl::Status> s =
       WaitFor(&q_->all_done.event, deadline, /*signalled_if_armed=*/false, attempt);
   if (s.has_value()) return *s;
-  return absl::DeadlineExceededError(absl::StrCat(
-      "Join timed out with ", accounts_.unfinished(), " item(s) not yet marked done"));
+  return absl::DeadlineExceededError(absl::StrCat(DescribeWait(deadline, "Join"), "; ",
+                                                  accounts_.unfinished(),
+                                                  " item(s) not yet marked done"));
 }
 
 void PipeQueue::FlushAndDetach() {
