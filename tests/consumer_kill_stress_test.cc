@@ -143,7 +143,9 @@ class ConsumerKillStressTest : public ::testing::Test {
       if (m.ok()) {
         Check((*m)->getId(), (*m)->getData());
         ++parent_got_;
-        if constexpr (kJoinable) EXPECT_TRUE(queue_->TaskDone().ok());
+        if constexpr (kJoinable) {
+          EXPECT_TRUE(queue_->TaskDone().ok());
+        }
         continue;
       }
       if (queue_->qsize() == 0) break;

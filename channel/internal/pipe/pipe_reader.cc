@@ -93,7 +93,7 @@ void PipeReader::CheckCursors() {
 
 bool PipeReader::DrainPipeLocked() {
   CheckCursors();
-  while (ReadMore(1)) {
+  while (ReadMore(1) == ReadResult::kRead) {
   }
   pollfd p{fd_, POLLIN, 0};
   return poll(&p, 1, 0) == 0;
@@ -108,7 +108,8 @@ bool PipeReader::Pump(Payload* out) {
   // dead writer) before we started draining it, so if it is still incomplete once the pipe is
   // empty, it never will be complete.
   const uint64_t done = LoadRelaxed(q_->writer.done_seq);
-  bool drained = false;
+  bool drained = false;     // ReadMore got nothing more (the pipe is empty, or staging is full)
+  bool pipe_empty = false;  // the pipe was empty: every frame with seq <= done is in staging
   for (;;) {
     const uint64_t avail = r.tail - r.head;
     uint64_t need;
@@ -165,7 +166,16 @@ bool PipeReader::Pump(Payload* out) {
     } else {
       need = kFrameHeaderBytes - avail;
     }
-    if (drained) return false;
+    if (drained) {
+      // Every item with seq <= done was wholly in the pipe before draining began, so it is in
+      // staging now, or gone: its bytes were taken out of the pipe by a reader that died in its
+      // read(2) before publishing them, or torn by a dead writer. Staging holds nothing complete
+      // before this point, so the items in [read_seq, done] that were not taken are lost. Without
+      // this, a reader dying part-way through the last frame left its item counted until a later
+      // item revealed the gap: qsize() stuck, Join waiting for an item that no longer exists.
+      if (pipe_empty && accounts_.read_seq() <= done) ApplyTombstone(done);
+      return false;
+    }
     // Nothing staged and every seq handed out already taken or lost: the pipe holds nothing a
     // reader wants (a writer advances next_seq before it writes), so skip the read(2). A
     // stale next_seq cannot hide a frame: its writer signals data_ready only after writing,
@@ -173,7 +183,9 @@ bool PipeReader::Pump(Payload* out) {
     if (avail == 0 && accounts_.read_seq() >= LoadRelaxed(q_->writer.next_seq)) {
       return false;
     }
-    if (!ReadMore(need)) drained = true;
+    const ReadResult read = ReadMore(need);
+    drained = read != ReadResult::kRead;
+    pipe_empty = read == ReadResult::kPipeEmpty;
   }
 }
 
@@ -329,7 +341,7 @@ void PipeReader::Resync() {
   SetCursors(from + FindMagic(q_->staging() + from, r.tail - from), r.tail);
 }
 
-bool PipeReader::ReadMore(uint64_t need) {
+PipeReader::ReadResult PipeReader::ReadMore(uint64_t need) {
   ReaderState& r = q_->reader;
   const uint64_t cap = q_->header.staging_capacity;
   char* s = q_->staging();
@@ -349,7 +361,7 @@ bool PipeReader::ReadMore(uint64_t need) {
     StoreRelease(r.journal_active, 0u);
   }
   want = std::min(want, cap - r.tail);
-  if (want < need || want == 0) return false;  // cannot happen with a sane layout
+  if (want < need || want == 0) return ReadResult::kNoRoom;  // not with a sane layout
   r.read_at = r.tail;
   r.read_max = want;
   StoreRelease(r.reading, 1u);
@@ -358,10 +370,14 @@ bool PipeReader::ReadMore(uint64_t need) {
   do {
     n = read(fd_, s + r.tail, want);
   } while (n < 0 && errno == EINTR);
+  const int read_errno = n < 0 ? errno : 0;
   if (n > 0) CHANNEL_FAULT_POINT("reader.after_read");
   if (n > 0) SetCursors(r.head, r.tail + static_cast<uint64_t>(n));
   StoreRelease(r.reading, 0u);
-  return n > 0;
+  if (n > 0) return ReadResult::kRead;
+  // EAGAIN, or EOF (no writer left). Any other error: nothing was read, and the pipe is not
+  // known to be empty.
+  return n == 0 || read_errno == EAGAIN ? ReadResult::kPipeEmpty : ReadResult::kNoRoom;
 }
 
 void PipeReader::SetCursors(uint64_t head, uint64_t tail) {

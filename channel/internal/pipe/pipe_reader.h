@@ -98,7 +98,10 @@ class PipeReader {
   void CheckCursors();
   void Repair();
   void ExtendTailAfterCrash();
-  bool ReadMore(uint64_t need);
+  enum class ReadResult { kRead, kPipeEmpty, kNoRoom };
+  // One non-blocking read(2) of at least `need` bytes' room into staging (compacting it first
+  // if that keeps it small). kNoRoom: staging cannot take `need` more bytes, or read(2) failed.
+  ReadResult ReadMore(uint64_t need);
   void SetCursors(uint64_t head, uint64_t tail);
   void Resync();
   void ApplyTombstone(uint64_t seq);
