@@ -14,6 +14,7 @@
 // finished and nothing holds any more, pipe_reader.h), a consumer killed inside the read(2) of
 // the last frame left that item counted for ever: qsize() stuck at 1 (see the note).
 #include <signal.h>
+#include <stdlib.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -37,7 +38,12 @@ using channel_test::JobMessage;
 constexpr size_t kMaxMessageBytes = 5 << 20;
 constexpr size_t kBlockBytes = 4 << 20;  // the slab's block size for kMaxMessageBytes
 constexpr int64_t kMaxSize = 2;          // a round's items fill the queue
-constexpr int kRoundsPerSize = 12;
+// Rounds (one kill each) per message size; TYPED_CHANNEL_STRESS_ROUNDS overrides, for many short
+// runs (--runs_per_test) on a loaded machine.
+int RoundsPerSize() {
+  const char* env = getenv("TYPED_CHANNEL_STRESS_ROUNDS");
+  return env != nullptr && atoi(env) > 0 ? atoi(env) : 12;
+}
 constexpr int kMaxKillDelayUs = 18000;
 
 // The bytes JobMessage(id, "", n) carries are (id * 131 + i) & 0xff: a window of this pattern
@@ -222,7 +228,7 @@ class ConsumerKillStressTest : public ::testing::Test {
       SCOPED_TRACE(::testing::Message() << size.what << ", seed " << seed);
       const size_t data = DataBytesFor(size.serialized);
       ASSERT_EQ(SerializedBytes(data) > kBlockBytes, size.serialized > kBlockBytes);
-      for (int r = 0; r < kRoundsPerSize; ++r) {
+      for (int r = 0; r < RoundsPerSize(); ++r) {
         ASSERT_TRUE(Round(rng, data));
       }
     }
