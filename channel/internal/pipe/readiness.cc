@@ -23,7 +23,7 @@ constexpr int64_t kIdleSliceNs = 500 * 1000 * 1000;
 }  // namespace
 
 absl::StatusOr<int> Readiness::Fd() {
-  std::lock_guard<std::mutex> lock(mu_);
+  std::unique_lock<std::mutex> lock(mu_);
   if (fd_ >= 0) return fd_;
   const int fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   if (fd < 0) return absl::ResourceExhaustedError(absl::StrCat("eventfd: ", strerror(errno)));
@@ -41,6 +41,10 @@ absl::StatusOr<int> Readiness::Fd() {
     fd_ = -1;
     return absl::ResourceExhaustedError(absl::StrCat("cannot start the watcher thread: ", e.what()));
   }
+  // Return only once the thread runs: a fork() while a thread is still starting can leave the
+  // child with a runtime's thread bookkeeping locked (seen under ASan: the child's next
+  // pthread_create hung).
+  cleared_.wait(lock, [this] { return started_; });
   return fd_;
 }
 
@@ -58,6 +62,11 @@ Readiness::State Readiness::Check() const {
 
 void Readiness::Run() {
   SharedEvent& event = q_->data_ready.event;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    started_ = true;
+  }
+  cleared_.notify_all();
   for (;;) {
     {
       std::unique_lock<std::mutex> lock(mu_);
@@ -91,7 +100,7 @@ void Readiness::Clear() {
   if (!readable_ || closed_) return;
   uint64_t value;
   if (read(fd_, &value, sizeof value) == sizeof value) readable_ = false;
-  cleared_.notify_one();
+  cleared_.notify_all();
 }
 
 void Readiness::Closed() {
@@ -101,7 +110,7 @@ void Readiness::Closed() {
     closed_ = true;
     stopping_ = true;
     SetLocked();
-    cleared_.notify_one();
+    cleared_.notify_all();
     watcher.swap(watcher_);
   }
   if (watcher.joinable()) {
@@ -133,6 +142,7 @@ void Readiness::ForgetAfterFork() {
   fd_ = -1;
   readable_ = false;
   stopping_ = false;
+  started_ = false;
   active_ = false;
 }
 

@@ -77,6 +77,7 @@ class Readiness {
   std::mutex mu_;                    // guards everything below
   std::condition_variable cleared_;
   int fd_ = -1;
+  bool started_ = false;  // the watcher runs (Fd() waits for it)
   bool readable_ = false;
   bool stopping_ = false;
   bool closed_ = false;
