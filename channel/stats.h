@@ -41,8 +41,9 @@ struct QueueStats {
   // inside Get counts in items_lost instead.
   uint64_t items_got = 0;
   // Serialized bytes (Cap'n Proto flat-array form, as written to the queue) of those items.
-  // bytes_put is exact. bytes_got may include one item more per reader killed inside a Get
-  // after it took its item (that item counts in items_lost, its bytes here).
+  // bytes_put may miss the bytes of an item whose Put was cut short by its process's death (the
+  // item counts in items_put and items_lost). bytes_got may include one item more per reader
+  // killed inside a Get after it took its item (that item counts in items_lost, its bytes here).
   uint64_t bytes_put = 0;
   uint64_t bytes_got = 0;
 

@@ -417,32 +417,26 @@ int Main(int argc, char** argv) {
     std::cout << kMainHelp;
     return kOk;
   }
-  Args args;
-  std::optional<std::string> error;
-  if (verb == "list") {
-    error = Parse(rest, {"json"}, {}, &args);
-    if (!error) return List(args);
-    return Usage(*error, kListHelp);
-  }
-  if (verb == "stat") {
-    error = Parse(rest, {"json", "all"}, {"watch", "count", "format"}, &args);
-    if (!error) return Stat(args);
-    return Usage(*error, kStatHelp);
-  }
-  if (verb == "peek") {
-    error = Parse(rest, {"json"}, {"n", "schema", "import_path"}, &args);
-    if (!error) return Peek(args);
-    return Usage(*error, kPeekHelp);
-  }
-  if (verb == "unlink") {
-    error = Parse(rest, {}, {}, &args);
-    if (!error) return Unlink(args);
-    return Usage(*error, kUnlinkHelp);
-  }
-  if (verb == "repair") {
-    error = Parse(rest, {"json"}, {}, &args);
-    if (!error) return Repair(args);
-    return Usage(*error, kRepairHelp);
+  struct Verb {
+    const char* name;
+    std::vector<std::string> flags, with_value;
+    int (*run)(const Args&);
+    const char* help;
+  };
+  const Verb verbs[] = {
+      {"list", {"json"}, {}, List, kListHelp},
+      {"stat", {"json", "all"}, {"watch", "count", "format"}, Stat, kStatHelp},
+      {"peek", {"json"}, {"n", "schema", "import_path"}, Peek, kPeekHelp},
+      {"unlink", {}, {}, Unlink, kUnlinkHelp},
+      {"repair", {"json"}, {}, Repair, kRepairHelp},
+  };
+  for (const Verb& v : verbs) {
+    if (verb != v.name) continue;
+    Args args;
+    if (std::optional<std::string> error = Parse(rest, v.flags, v.with_value, &args)) {
+      return Usage(*error, v.help);
+    }
+    return v.run(args);
   }
   return Usage(absl::StrCat("unknown verb \"", verb, "\""), kMainHelp);
 }

@@ -22,14 +22,14 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "channel/channel.h"
-#include "channel/internal/testing/test_util.h"
+#include "tests/test_util.h"
 #include "tools/testdata/ledger.capnp.h"
 
 namespace {
 
-using channel::testing::RunfilePath;
-using channel::testing::SpawnProgram;
-using channel::testing::WaitExited;
+using channel_test::Runfile;
+
+std::string RunfilePath(const std::string& path) { return Runfile(path); }
 
 struct Ran {
   int exit_code = -1;
@@ -77,12 +77,10 @@ Ran RunProgram(const std::string& path, const std::vector<std::string>& args,
   for (pollfd& p : fds) {
     if (p.fd >= 0) close(p.fd);
   }
-  absl::StatusOr<int> code = channel::testing::WaitChild(pid, deadline - absl::Now());
-  if (!code.ok()) {
-    channel::testing::KillAndReap(pid);
+  run.exit_code = channel_test::WaitChild(pid, std::max(deadline - absl::Now(), absl::Seconds(1)));
+  if (run.exit_code == -1000) {
+    channel_test::KillAndReap(pid);
     ADD_FAILURE() << path << " did not finish within " << timeout;
-  } else {
-    run.exit_code = *code;
   }
   return run;
 }
@@ -104,8 +102,17 @@ class ChannelctlTest : public ::testing::Test {
   }
   void TearDown() override {
     for (const Background& b : background_) {
-      channel::testing::KillAndReap(b.pid);
+      if (b.pid > 0) channel_test::KillAndReap(b.pid);
       close(b.out);
+    }
+  }
+  // SIGKILLs a process StartMaker started and reaps it (bounded).
+  void Kill(pid_t pid) {
+    for (Background& b : background_) {
+      if (b.pid != pid) continue;
+      ASSERT_EQ(kill(pid, SIGKILL), 0);
+      ASSERT_EQ(channel_test::WaitChild(pid, absl::Seconds(30)), -SIGKILL);
+      b.pid = -1;
     }
   }
 
@@ -117,27 +124,16 @@ class ChannelctlTest : public ::testing::Test {
     ASSERT_EQ(r.exit_code, 0) << r.err;
   }
   // Starts queue_maker and waits (bounded) for its "ready" line.
-  Background StartMaker(const std::vector<std::string>& args) {
-    int out[2];
-    EXPECT_EQ(pipe2(out, O_CLOEXEC), 0);
+  Background StartMaker(std::vector<std::string> args) {
+    args.insert(args.begin(), RunfilePath("tools/queue_maker"));
     Background b;
-    b.pid = fork();
-    if (b.pid == 0) {
-      dup2(out[1], 1);
-      const std::string path = RunfilePath("tools/queue_maker");
-      std::vector<char*> argv{const_cast<char*>(path.c_str())};
-      for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-      argv.push_back(nullptr);
-      execv(path.c_str(), argv.data());
-      _exit(127);
-    }
-    close(out[1]);
-    b.out = out[0];
+    b.pid = channel_test::Spawn(args, &b.out);
     background_.push_back(b);
     std::string line;
     char c;
     while (line != "ready") {
-      if (!channel::testing::PollReadable(b.out, absl::Seconds(30)) || read(b.out, &c, 1) != 1) {
+      pollfd p{b.out, POLLIN, 0};
+      if (poll(&p, 1, 30000) != 1 || read(b.out, &c, 1) != 1) {
         ADD_FAILURE() << "queue_maker did not get ready";
         break;
       }
@@ -165,12 +161,7 @@ class ChannelctlTest : public ::testing::Test {
   // Waits (bounded) until `field` of `name` reads `want`: the blocked counts change when the
   // other process enters its wait, which nothing else announces.
   bool WaitForStat(const std::string& name, const std::string& field, int64_t want) {
-    const absl::Time deadline = absl::Now() + absl::Seconds(30);
-    while (absl::Now() < deadline) {
-      if (StatField(name, field) == want) return true;
-      absl::SleepFor(absl::Milliseconds(20));
-    }
-    return false;
+    return channel_test::Eventually([&] { return StatField(name, field) == want; });
   }
 
   std::string dir_;
@@ -266,8 +257,7 @@ TEST_F(ChannelctlTest, SigkilledProducerShowsColdAndRepairAccountsTheLoss) {
   EXPECT_EQ(JsonNumber(open.out, "depth"), 20);
   EXPECT_EQ(Ctl({"repair", "crashy"}).exit_code, 5);  // in use: its processes repair it
 
-  ASSERT_EQ(kill(producer.pid, SIGKILL), 0);
-  ASSERT_TRUE(WaitExited(producer.pid, absl::Seconds(30)));
+  ASSERT_NO_FATAL_FAILURE(Kill(producer.pid));
   Ran cold = Ctl({"stat", "crashy", "--json"});
   EXPECT_TRUE(absl::StrContains(
       cold.out, absl::StrCat("\"state\":\"cold\",\"pids\":[],\"dead_pids\":[", producer.pid, "]")))
@@ -295,14 +285,13 @@ TEST_F(ChannelctlTest, BlockedCallsAndAttachedProcessesSurviveAKill) {
   Maker({"queue", "create", "full", "2"});
   Maker({"queue", "create", "empty", "0"});
   Background putter = StartMaker({"queue", "put_block", "full", "0"});
-  Background getter = StartMaker({"queue", "get_hang", "empty", "0"});
+  StartMaker({"queue", "get_hang", "empty", "0"});
   EXPECT_TRUE(WaitForStat("full", "blocked_puts", 1));
   EXPECT_TRUE(WaitForStat("empty", "blocked_gets", 1));
   EXPECT_EQ(StatField("full", "attached_processes"), 1);
   EXPECT_EQ(StatField("full", "depth"), 2);
   // A process killed while blocked leaves no count behind.
-  ASSERT_EQ(kill(putter.pid, SIGKILL), 0);
-  ASSERT_TRUE(WaitExited(putter.pid, absl::Seconds(30)));
+  ASSERT_NO_FATAL_FAILURE(Kill(putter.pid));
   EXPECT_EQ(StatField("full", "blocked_puts"), 0);
   EXPECT_EQ(StatField("full", "attached_processes"), 0);
   EXPECT_EQ(StatField("empty", "blocked_gets"), 1);
