@@ -145,6 +145,8 @@ int64_t PipeQueue::SliceNanos(const SharedEvent* event) const {
     return kDropInFlightSliceNs;
   }
   return kReapSliceNs;
+}
+
 std::atomic<int32_t>* PipeQueue::BlockedCounter(SharedEvent* event) {
   const bool put = event == &q_->space_free.event;
   if (!put && event != &q_->data_ready.event) return nullptr;  // Join: not counted
