@@ -139,16 +139,21 @@ bool DetachLocked(SharedQueue* q) {
   return !others;
 }
 
+// The FIFO of queue `name` whose header says `queue_id`.
+absl::StatusOr<PipeEnds> OpenQueueFifo(const std::string& dir, absl::string_view name,
+                                       uint64_t queue_id) {
+  absl::StatusOr<PipeEnds> fifo = OpenFifo(FifoPath(dir, name, queue_id));
+  if (!fifo.ok() && absl::IsNotFound(fifo.status())) {
+    return absl::NotFoundError(absl::StrCat("queue \"", name, "\" was unlinked"));
+  }
+  return fifo;
+}
+
 absl::StatusOr<std::shared_ptr<QueueBackend>> Attach(SharedMapping mapping, const std::string& dir,
                                                      absl::string_view name) {
   SharedQueue* q = mapping.get();
-  absl::StatusOr<PipeEnds> fifo = OpenFifo(FifoPath(dir, name, q->header.queue_id));
-  if (!fifo.ok()) {
-    if (absl::IsNotFound(fifo.status())) {
-      return absl::NotFoundError(absl::StrCat("queue \"", name, "\" was unlinked"));
-    }
-    return fifo.status();
-  }
+  absl::StatusOr<PipeEnds> fifo = OpenQueueFifo(dir, name, q->header.queue_id);
+  if (!fifo.ok()) return fifo.status();
   // Attach before the queue handle exists, so that a failure leaves nothing behind.
   bool cold = false;
   absl::Status locked = PipeReader(q, fifo->read_fd)
@@ -303,8 +308,7 @@ absl::StatusOr<std::shared_ptr<QueueBackend>> CreateNamedQueue(absl::string_view
   return Attach(*std::move(mapping), *dir, name);
 }
 
-absl::StatusOr<std::shared_ptr<QueueBackend>> OpenNamedQueue(absl::string_view name,
-                                                             const QueueIdentity& identity) {
+absl::StatusOr<MappedNamedQueue> MapNamedQueue(absl::string_view name) {
   if (absl::Status s = ValidateQueueName(name); !s.ok()) return s;
   absl::StatusOr<std::string> dir = QueueDirectory();
   if (!dir.ok()) return dir.status();
@@ -335,13 +339,25 @@ absl::StatusOr<std::shared_ptr<QueueBackend>> OpenNamedQueue(absl::string_view n
     return absl::Status(mapping.status().code(),
                         absl::StrCat("queue \"", name, "\": ", mapping.status().message()));
   }
-  const QueueIdentity found = mapping->identity();
+  return MappedNamedQueue{*dir, *std::move(mapping)};
+}
+
+absl::StatusOr<PipeEnds> OpenNamedQueueFifo(const MappedNamedQueue& queue,
+                                            absl::string_view name) {
+  return OpenQueueFifo(queue.dir, name, queue.mapping->header.queue_id);
+}
+
+absl::StatusOr<std::shared_ptr<QueueBackend>> OpenNamedQueue(absl::string_view name,
+                                                             const QueueIdentity& identity) {
+  absl::StatusOr<MappedNamedQueue> mapped = MapNamedQueue(name);
+  if (!mapped.ok()) return mapped.status();
+  const QueueIdentity found = mapped->mapping.identity();
   if (found.kind != identity.kind || found.type_id != identity.type_id) {
     return absl::FailedPreconditionError(absl::StrCat(
         "queue \"", name, "\" is a ", DescribeIdentity(found), "; it cannot be opened as a ",
         DescribeIdentity(identity)));
   }
-  return Attach(*std::move(mapping), *dir, name);
+  return Attach(std::move(mapped->mapping), mapped->dir, name);
 }
 
 absl::Status UnlinkNamedQueue(absl::string_view name) {

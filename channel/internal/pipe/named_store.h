@@ -26,6 +26,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "channel/internal/core/backend.h"
+#include "channel/internal/pipe/pipe_queue.h"
 #include "channel/internal/shm/shared_state.h"
 
 namespace channel {
@@ -44,6 +45,17 @@ absl::StatusOr<std::shared_ptr<QueueBackend>> CreateNamedQueue(absl::string_view
 absl::StatusOr<std::shared_ptr<QueueBackend>> OpenNamedQueue(absl::string_view name,
                                                              const QueueIdentity& identity);
 absl::Status UnlinkNamedQueue(absl::string_view name);
+
+// For inspection (inspect.h): a named queue's file, checked and validated exactly as Open checks
+// it (ownership, mode, layout, header, counters), but of any message type and not attached.
+struct MappedNamedQueue {
+  std::string dir;
+  SharedMapping mapping;
+};
+absl::StatusOr<MappedNamedQueue> MapNamedQueue(absl::string_view name);
+// Both ends of its FIFO (the read end non-blocking), checked as Open checks them. Holding them
+// does not attach: whoever detaches last still drains the FIFO into staging.
+absl::StatusOr<PipeEnds> OpenNamedQueueFifo(const MappedNamedQueue& queue, absl::string_view name);
 
 }  // namespace internal
 }  // namespace channel

@@ -17,6 +17,7 @@
 #include "channel/internal/testing/fault_injection.h"
 #include "channel/internal/shm/liveness.h"
 #include "channel/internal/shm/process_registry.h"
+#include "channel/internal/shm/queue_stats.h"
 
 namespace channel {
 namespace internal {
@@ -39,6 +40,21 @@ absl::Status ShutDownError() {
 // While items put before Shutdown(immediate = true) are still on their way from feeders, a
 // Join must look again soon: the reader that drops them may be its own next attempt.
 constexpr int64_t kDropInFlightSliceNs = 10 * 1000 * 1000;
+// Counts a waiting call in this process's WaiterSlot (stats: blocked_puts/gets) while it lives.
+class BlockedCall {
+ public:
+  explicit BlockedCall(std::atomic<int32_t>* count) : count_(count) {
+    if (count_ != nullptr) count_->fetch_add(1, std::memory_order_relaxed);
+  }
+  ~BlockedCall() {
+    if (count_ != nullptr) count_->fetch_sub(1, std::memory_order_relaxed);
+  }
+  BlockedCall(const BlockedCall&) = delete;
+  BlockedCall& operator=(const BlockedCall&) = delete;
+
+ private:
+  std::atomic<int32_t>* count_;
+};
 
 }  // namespace
 
@@ -105,6 +121,7 @@ std::optional<absl::Status> PipeQueue::WaitFor(SharedEvent* event, const Deadlin
   // the other side bumps on every Get or write, and most attempts succeed at once.
   if (std::optional<absl::Status> done = attempt()) return done;
   if (deadline.expired()) return std::nullopt;
+  BlockedCall blocked(BlockedCounter(event));
   for (;;) {
     const uint32_t snapshot = event->Snapshot();
     if (std::optional<absl::Status> done = attempt()) return done;
@@ -128,6 +145,19 @@ int64_t PipeQueue::SliceNanos(const SharedEvent* event) const {
     return kDropInFlightSliceNs;
   }
   return kReapSliceNs;
+}
+
+std::atomic<int32_t>* PipeQueue::BlockedCounter(SharedEvent* event) {
+  const bool put = event == &q_->space_free.event;
+  if (!put && event != &q_->data_ready.event) return nullptr;  // Join: not counted
+  int waiter = waiter_.load(std::memory_order_acquire);
+  if (waiter < 0) {
+    waiter = ClaimWaiterSlot(q_);  // -1 when the table is full: the call goes uncounted
+    waiter_.store(waiter, std::memory_order_release);
+    if (waiter < 0) return nullptr;
+  }
+  WaiterSlot& w = q_->waiters[waiter];
+  return put ? &w.blocked_puts : &w.blocked_gets;
 }
 
 absl::StatusOr<int> PipeQueue::Slot() {
@@ -217,6 +247,10 @@ absl::Status PipeQueue::PutMany(size_t count,
 void PipeQueue::AppendReserved(int slot, size_t payload_bytes,
                                absl::FunctionRef<void(char*)> encode) {
   CHANNEL_FAULT_POINT("put.reserved");
+  // stats: not journaled with the reservation, which may cover a whole batch of sizes not known
+  // yet; a process killed in between leaves its item counted in items_put (and lost) without
+  // its bytes.
+  __atomic_fetch_add(&q_->slots[slot].bytes_put, uint64_t{payload_bytes}, __ATOMIC_RELAXED);
   auto keepalive = [this] { return shared_from_this(); };
   if (slab_.Fits(payload_bytes)) {
     if (std::optional<uint32_t> block = slab_.Claim(slot)) {
@@ -368,15 +402,7 @@ int64_t PipeQueue::unfinished() {
 
 QueueStats PipeQueue::stats() {
   MaybeReap();
-  const Ledger l = accounts_.Snapshot();
-  QueueStats s;
-  s.items_lost = l.items_lost;
-  s.resyncs = l.resyncs;
-  s.torn_writes = l.torn_writes;
-  s.dead_processes = l.dead_processes;
-  s.items_dropped_by_shutdown = l.items_dropped_by_shutdown;
-  s.shut_down = l.shut_down != 0;
-  return s;
+  return ReadQueueStats(q_);
 }
 
 void PipeQueue::Close() {
@@ -521,6 +547,7 @@ void PipeQueue::ForgetAfterFork() {
   readiness_.ForgetAfterFork();  // unlocks its mutex
   feeder_.ForgetAfterFork();  // unlocks the feeder's mutex
   slot_ = -1;  // the parent's slot; the child claims its own on its first Put
+  waiter_ = -1;  // likewise its WaiterSlot
   slot_mu_.unlock();
 }
 

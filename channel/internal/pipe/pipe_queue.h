@@ -93,6 +93,8 @@ class PipeQueue final : public QueueBackend,
 
   // Runs the reaper now if nobody in any process ran it in the last 250 ms.
   void MaybeReap();
+  // Runs it now: releases what dead processes held, repairs locks they held (channelctl repair).
+  void Reap();
   // For a named queue found with no live process attached: every item written to the (now
   // vanished) FIFO and not in staging is lost; tells readers so with a tombstone.
   void DeclareWrittenItemsLost();
@@ -113,6 +115,9 @@ class PipeQueue final : public QueueBackend,
   absl::Status GetWith(const Deadline& deadline, Take take);
   // Moves up to `max_items` of what Unget gave back into *out; how many.
   size_t TakeUngot(size_t max_items, std::vector<Payload>* out);
+  // This process's blocked_puts (space_free) or blocked_gets (data_ready) count; null for other
+  // events, or when every WaiterSlot belongs to another live process.
+  std::atomic<int32_t>* BlockedCounter(SharedEvent* event);
   // Calls `attempt` (-> std::optional<absl::Status>, nullopt: not yet) until it returns a status,
   // which WaitFor returns, or the deadline passes (nullopt), sleeping on `event` in between;
   // every sleep is at most kReapSlice, after which this process runs the reaper.
@@ -126,7 +131,6 @@ class PipeQueue final : public QueueBackend,
   void FlushAndDetach();
   // How long WaitFor sleeps on `event` before it looks again and runs the reaper.
   int64_t SliceNanos(const SharedEvent* event) const;
-  void Reap();
   // Frees a slot whose owner will write nothing more (dead, or shut down), and slab blocks it
   // claimed for items it will never write.
   void RetireSlot(int slot);
@@ -150,6 +154,7 @@ class PipeQueue final : public QueueBackend,
   std::atomic<bool> cancelled_{false};
   std::mutex slot_mu_;  // guards changes of slot_, and detached_
   std::atomic<int> slot_{-1};  // read without the lock on every Put
+  std::atomic<int> waiter_{-1};  // this process's WaiterSlot, claimed when a call first waits
   bool detached_ = false;
   bool released_ = false;
 };

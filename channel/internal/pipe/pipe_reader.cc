@@ -189,6 +189,48 @@ bool PipeReader::Pump(Payload* out) {
   }
 }
 
+std::vector<PipeReader::PeekedItem> PipeReader::PeekLocked(size_t max_items, size_t max_bytes,
+                                                           bool* more) {
+  const ReaderState& r = q_->reader;
+  const char* s = q_->staging();
+  const uint64_t expected = accounts_.read_seq();
+  const uint64_t next_seq = LoadRelaxed(q_->writer.next_seq);
+  std::vector<PeekedItem> items;
+  size_t copied = 0;
+  uint64_t p = r.head;
+  // The decisions Pump makes over the same bytes, minus every change: it stops where Pump would
+  // resync, apply a tombstone's loss or wait for more bytes.
+  while (p <= r.tail && r.tail - p >= kFrameHeaderBytes && items.size() < max_items) {
+    absl::StatusOr<FrameHeader> h = DecodeHeader(s + p, q_->header.max_message_bytes);
+    if (!h.ok() || h->seq == 0 || h->seq >= next_seq) break;
+    if (h->kind == FrameKind::kTombstone) {
+      p += kFrameHeaderBytes;
+      continue;
+    }
+    if (r.tail - p < h->frame_bytes()) break;
+    const char* payload = s + p + kFrameHeaderBytes;
+    if (!VerifyPayload(*h, payload).ok()) break;
+    if (h->seq >= expected) {
+      absl::string_view message(payload, h->payload_bytes);
+      if (h->kind == FrameKind::kSlabItem) {
+        absl::StatusOr<SlabItem> in_slab = slab_.Resolve(payload, h->seq);
+        if (!in_slab.ok()) break;
+        message = in_slab->message;
+      }
+      PeekedItem item{h->seq, h->kind == FrameKind::kSlabItem, message.size(), false, {}};
+      if (copied + message.size() <= max_bytes) {
+        copied += message.size();
+        item.copied = true;
+        item.message.assign(message.data(), message.size());
+      }
+      items.push_back(std::move(item));
+    }
+    p += h->frame_bytes();
+  }
+  *more = p < r.tail;
+  return items;
+}
+
 void PipeReader::Deliver(const FrameHeader& h, absl::string_view message, Payload* out) {
   ReaderState& r = q_->reader;
   const uint64_t seq = h.seq;
@@ -214,6 +256,9 @@ void PipeReader::Deliver(const FrameHeader& h, absl::string_view message, Payloa
         .IgnoreError();
     if (gap > 0) q_->all_done.event.Signal();  // the lost items may have been all Join waited for
   }
+  // After the commit, never before: the item of a take that did not commit is delivered again,
+  // and its bytes would count twice.
+  StoreRelease(r.bytes_got, r.bytes_got + message.size());
   CHANNEL_FAULT_POINT("reader.after_commit");
   SetCursors(r.head + h.frame_bytes(), r.tail);
   CHANNEL_FAULT_POINT("reader.after_advance");

@@ -35,6 +35,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -83,6 +84,20 @@ class PipeReader {
   // Inside WithLock: moves everything the pipe holds into staging. False if staging ran out of
   // room first.
   bool DrainPipeLocked();
+
+  // Inside WithLock, for inspection tools: lists the next items staging holds, in the order Gets
+  // would take them, without taking any (nothing in shared memory changes). Stops after
+  // `max_items`, or at bytes a Get would have to resync over or wait to complete. Messages are
+  // copied (a slab item's from its block) while the copies total at most `max_bytes`; later
+  // items are listed by size only. `*more`: staging holds bytes after the last item listed.
+  struct PeekedItem {
+    uint64_t seq = 0;
+    bool in_slab = false;
+    uint64_t bytes = 0;
+    bool copied = false;
+    std::string message;  // the serialized Cap'n Proto message, if copied
+  };
+  std::vector<PeekedItem> PeekLocked(size_t max_items, size_t max_bytes, bool* more);
 
   // For the writer lock's repair (pipe_writer.h), with no write in progress: drains the pipe,
   // so that staging holds every item written so far; counts every item up to `last` that is

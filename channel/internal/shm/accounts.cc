@@ -50,6 +50,9 @@ void Accounts::Commit(const Ledger& ledger, int slot, const SlotCounters& counte
     StoreRelease(q_->slots[slot].unsent, counters.unsent);
     StoreRelease(q_->slots[slot].sent_through, counters.sent_through);
   }
+  // Not journaled: a maximum only rises, and one raised by a transaction that is then undone is
+  // still a depth the queue nearly had (stats.h documents peak_depth as approximate).
+  if (ledger.items > a.peak_items) StoreRelease(a.peak_items, ledger.items);
   StoreRelease(a.commits, a.commits + 1);
   StoreRelease(a.journal_active, 0u);
 }

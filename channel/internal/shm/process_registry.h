@@ -20,6 +20,11 @@ absl::StatusOr<int> ClaimSlot(SharedQueue* queue);
 // Frees a slot the calling process owns; its counters must already be zero.
 void ReleaseSlot(SharedQueue* queue, int slot);
 
+// The calling process's WaiterSlot (stats: blocked calls): the one it holds, else a free one or
+// one whose process died (its counts reset). -1 when all kMaxSlots belong to live processes.
+// Scans the table: callers cache the index for their process.
+int ClaimWaiterSlot(SharedQueue* queue);
+
 }  // namespace internal
 }  // namespace channel
 

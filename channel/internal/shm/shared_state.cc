@@ -46,7 +46,7 @@ bool CountersPlausible(const SharedQueue& q) {
            l.items_dropped_by_shutdown <= kMaxSeq;
   };
   if (!ledger_ok(q.accounts.ledger) || !ledger_ok(q.accounts.journal_ledger) ||
-      !count_ok(q.accounts.journal_slot_unsent) || q.reader.read_seq > kMaxSeq ||
+      !count_ok(q.accounts.journal_slot_unsent) || !count_ok(q.accounts.peak_items) || q.reader.read_seq > kMaxSeq ||
       q.reader.tasks_done > kMaxSeq || q.writer.next_seq > kMaxSeq || q.writer.done_seq > kMaxSeq ||
       q.writer.in_write_last > kMaxSeq || q.writer.tombstone_due > kMaxSeq) {
     return false;

@@ -11,6 +11,10 @@
 // (counters shown by qsize(), the writer's done_seq) are only accessed through the atomic helpers
 // below.
 //
+// Statistics (stats.h) add no cache line to a Put's or a Get's way: each counter sits on a line
+// its hot path writes anyway, or is derived from counters that exist for other reasons (see
+// queue_stats.h for which is which). The fields are marked "stats:" below.
+//
 // The mapping is a memfd for anonymous queues and a file for named ones (named_store.h). The
 // staging area is sized for two maximum frames plus read-ahead, but it is sparse: only the pages
 // actually touched are ever allocated (see pipe_reader.h for how it stays small). So is the slab.
@@ -31,7 +35,7 @@ namespace channel {
 namespace internal {
 
 inline constexpr uint64_t kSharedMagic = 0x3130514e41484354;  // "TCHANQ01"
-inline constexpr uint32_t kLayoutVersion = 7;
+inline constexpr uint32_t kLayoutVersion = 8;
 inline constexpr int kMaxSlots = 128;
 inline constexpr size_t kTypeNameBytes = 128;
 inline constexpr size_t kReadChunkBytes = 256 << 10;
@@ -134,7 +138,9 @@ struct alignas(64) AccountsState {
   int32_t journal_slot;  // -1: no slot touched
   int64_t journal_slot_unsent;
   uint64_t journal_slot_sent_through;
-  uint64_t padding;  // puts ledger.read_seq at the start of the second line
+  // stats: the largest ledger.items a transaction committed (peak depth). On the first line,
+  // which every Put's transaction writes; also puts ledger.read_seq at the start of the second.
+  int64_t peak_items;
   Ledger ledger;
   alignas(64) Ledger journal_ledger;  // written by every transaction: off the ledger's lines
 };
@@ -171,6 +177,9 @@ struct alignas(64) ReaderState {
   // transactions fold into ledger.unfinished (accounts.h). Beside read_seq, which the consumer
   // calling TaskDone wrote in its Get just before and TaskDone reads: one line between them.
   uint64_t tasks_done;
+  // stats: payload bytes of the items Gets took, added under the reader lock after the take
+  // commits. On read_seq's line, which that take has just written.
+  uint64_t bytes_got;
 };
 
 // One per process (and handle) that puts: what it has reserved and not yet written.
@@ -181,6 +190,10 @@ struct alignas(64) ProcessSlot {
   uint64_t start_time;    // /proc/<pid>/stat starttime: tells a reused pid apart
   int64_t unsent;         // items reserved by Put and not yet written by the feeder
   uint64_t sent_through;  // the last seq this slot's feeder finished writing
+  // stats: payload bytes of the items handed to this slot's feeder, by every process that ever
+  // owned it (never reset, so the sum over all slots is the queue's total). Added by its owner
+  // (atomic add: its threads share the slot) on the line Put's reservation writes anyway.
+  uint64_t bytes_put;
 };
 
 // Named queues only; guarded by the reader lock.
@@ -188,6 +201,18 @@ struct AttachedProcess {
   int32_t pid;
   uint32_t count;  // handles this process has open
   uint64_t start_time;
+};
+
+// stats: one per process that ever blocked in a Put or Get on the queue (claimed by CAS on pid,
+// the first time it blocks; a dead owner's entry is reclaimed). Each process counts only its own
+// calls waiting right now, so a killed process leaves no stale count: readers sum the entries
+// of live processes (process_registry.h). Off every hot path: touched only by a call that waits.
+struct alignas(64) WaiterSlot {
+  std::atomic<int32_t> pid;
+  uint32_t pad;
+  uint64_t start_time;
+  std::atomic<int32_t> blocked_puts;
+  std::atomic<int32_t> blocked_gets;
 };
 
 struct alignas(64) PaddedEvent {
@@ -205,6 +230,7 @@ struct SharedQueue {
   alignas(64) std::atomic<int64_t> last_reap_ns;
   ProcessSlot slots[kMaxSlots];
   AttachedProcess attached[kMaxSlots];  // named queues: who has it open (named_store.h)
+  WaiterSlot waiters[kMaxSlots];        // stats: blocked Puts and Gets, per process
 
   char* staging() { return reinterpret_cast<char*>(this) + header.staging_offset; }
   // The slab's state words (slab.h), one per block, and block i's bytes.
