@@ -355,8 +355,54 @@ absl::Status NatsQueue::BindConsumer() {
                    "subscribing to the queue's consumer", address_, s, err);
 }
 
+absl::Status NatsQueue::PutMany(size_t count,
+                                absl::FunctionRef<absl::Status(size_t index, ItemSink sink)> item,
+                                const Deadline& deadline, size_t* put) {
+  *put = 0;
+  for (size_t i = 0; i < count; ++i) {
+    absl::Status s = item(i, [&](size_t payload_bytes, absl::FunctionRef<void(char*)> encode) {
+      return Put(payload_bytes, encode, deadline);
+    });
+    if (!s.ok()) return s;
+    ++*put;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status NatsQueue::GetMany(size_t max_items, const Deadline& deadline,
+                                std::vector<Payload>* out) {
+  if (max_items == 0) return absl::OkStatus();
+  absl::StatusOr<Payload> one = Get(deadline);
+  if (!one.ok()) return one.status();
+  out->push_back(*std::move(one));
+  return absl::OkStatus();
+}
+
+void NatsQueue::Unget(std::vector<Payload> payloads) {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (auto it = payloads.rbegin(); it != payloads.rend(); ++it) {
+    ungot_.push_front(std::move(*it));
+  }
+}
+
+absl::StatusOr<int> NatsQueue::ReadableFd() {
+  return absl::UnimplementedError("a NATS queue has no readable descriptor (docs/distributed.md)");
+}
+
+absl::Status NatsQueue::Shutdown(bool) {
+  return absl::UnimplementedError("Shutdown is not available on NATS queues yet");
+}
+
 absl::StatusOr<Payload> NatsQueue::Get(const Deadline& deadline) {
   if (closed_) return ClosedError();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!ungot_.empty()) {
+      Payload p = std::move(ungot_.front());
+      ungot_.pop_front();
+      return p;
+    }
+  }
   {
     // One Fetch at a time per subscription (nats.c's rule). A condition variable rather than a
     // timed mutex: the wait stays bounded and Close() is seen within 50 ms.

@@ -30,6 +30,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
@@ -60,7 +61,19 @@ class NatsQueue final : public QueueBackend {
 
   absl::Status Put(size_t payload_bytes, absl::FunctionRef<void(char*)> encode,
                    const Deadline& deadline) override;
+  // One Put per item (each a confirmed publish).
+  absl::Status PutMany(size_t count,
+                       absl::FunctionRef<absl::Status(size_t index, ItemSink sink)> item,
+                       const Deadline& deadline, size_t* put) override;
   absl::StatusOr<Payload> Get(const Deadline& deadline) override;
+  // One item per call (a fetch of one): 1 <= max_items.
+  absl::Status GetMany(size_t max_items, const Deadline& deadline,
+                       std::vector<Payload>* out) override;
+  void Unget(std::vector<Payload> payloads) override;
+  // Not on NATS (no descriptor becomes readable when a server has an item): kUnimplemented.
+  absl::StatusOr<int> ReadableFd() override;
+  // Not on NATS yet: kUnimplemented (see docs/distributed.md).
+  absl::Status Shutdown(bool immediate) override;
   int64_t qsize() override;
   int64_t maxsize() const override { return header_.maxsize; }
   size_t max_message_bytes() const override { return header_.max_message_bytes; }
@@ -112,6 +125,7 @@ class NatsQueue final : public QueueBackend {
   std::mutex mu_;
   natsSubscription* acks_ = nullptr;  // guarded by mu_; made on the first wait for room
   std::deque<natsMsg*> delivered_;    // guarded by mu_; a JoinableQueue's items awaiting TaskDone
+  std::deque<Payload> ungot_;         // guarded by mu_; given back by Unget, returned first
   bool released_ = false;             // guarded by mu_
 };
 
