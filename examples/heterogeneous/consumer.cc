@@ -7,21 +7,24 @@
 #include <string>
 
 #include "absl/time/clock.h"
+#include "absl/strings/strip.h"
 #include "channel/channel.h"
 #include "schema/demo.capnp.h"
 
 using Orders = channel::JoinableQueue<demo::Job>;
 
+
 int main(int argc, char** argv) {
   if (argc != 2) {
-    fprintf(stderr, "usage: %s QUEUE_NAME\n", argv[0]);
+    fprintf(stderr, "usage: %s [--queue=]QUEUE_NAME\n", argv[0]);
     return 2;
   }
   const absl::Time give_up = absl::Now() + absl::Seconds(10);
-  absl::StatusOr<Orders> queue = Orders::Open(argv[1]);
+  const std::string name(absl::StripPrefix(argv[1], "--queue="));
+  absl::StatusOr<Orders> queue = Orders::Open(name);
   while (absl::IsNotFound(queue.status()) && absl::Now() < give_up) {
     absl::SleepFor(absl::Milliseconds(50));  // nothing to wait on until the name exists
-    queue = Orders::Open(argv[1]);
+    queue = Orders::Open(name);
   }
   if (!queue.ok()) {
     fprintf(stderr, "consumer: %s\n", queue.status().ToString().c_str());

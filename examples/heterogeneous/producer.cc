@@ -4,6 +4,9 @@
 //
 //   bazel-bin/examples/heterogeneous/producer orders 100 0 &
 //   bazel-bin/examples/heterogeneous/consumer orders &
+//
+// The queue may live on NATS JetStream instead, for programs on different machines
+// (docs/distributed.md): --queue=nats://nats1:4222,nats2:4222/orders
 #include <unistd.h>
 
 #include <cstdio>
@@ -12,17 +15,19 @@
 
 #include <capnp/message.h>
 
+#include "absl/strings/strip.h"
 #include "channel/channel.h"
 #include "schema/demo.capnp.h"
 
 using Orders = channel::JoinableQueue<demo::Job>;
 
+
 int main(int argc, char** argv) {
   if (argc != 4) {
-    fprintf(stderr, "usage: %s QUEUE_NAME COUNT FIRST_ID\n", argv[0]);
+    fprintf(stderr, "usage: %s [--queue=]QUEUE_NAME COUNT FIRST_ID\n", argv[0]);
     return 2;
   }
-  const std::string name = argv[1];
+  const std::string name(absl::StripPrefix(argv[1], "--queue="));
   const long count = atol(argv[2]);
   const long first_id = atol(argv[3]);
 

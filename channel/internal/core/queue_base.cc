@@ -1,6 +1,9 @@
 #include "channel/internal/core/queue_base.h"
 
 #include "absl/strings/str_cat.h"
+#include "channel/internal/nats/nats_queue.h"
+#include "channel/internal/nats/nats_url.h"
+#include "channel/internal/pipe/named_store.h"
 
 namespace channel {
 namespace internal {
@@ -14,6 +17,24 @@ absl::Status ValidateOptions(const QueueOptions& options) {
                      "; it must be between 8 and ", kLimit));
   }
   return absl::OkStatus();
+}
+
+absl::StatusOr<std::shared_ptr<QueueBackend>> CreateNamedBackend(absl::string_view name,
+                                                                 const QueueIdentity& identity,
+                                                                 const QueueShape& shape) {
+  if (IsNatsName(name)) return NatsQueue::Create(name, identity, shape);
+  return CreateNamedQueue(name, identity, shape);
+}
+
+absl::StatusOr<std::shared_ptr<QueueBackend>> OpenNamedBackend(absl::string_view name,
+                                                               const QueueIdentity& identity) {
+  if (IsNatsName(name)) return NatsQueue::Open(name, identity);
+  return OpenNamedQueue(name, identity);
+}
+
+absl::Status UnlinkNamedBackend(absl::string_view name) {
+  if (IsNatsName(name)) return NatsQueue::Unlink(name);
+  return UnlinkNamedQueue(name);
 }
 
 }  // namespace internal

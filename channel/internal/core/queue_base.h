@@ -80,6 +80,15 @@ QueueIdentity IdentityOf(QueueKind kind) {
 
 absl::Status ValidateOptions(const QueueOptions& options);
 
+// Named queues, by transport: the name's form selects it (a plain name: the pipe transport; the
+// URL forms in docs/distributed.md: a remote one). Each has the rules of CreateNamed/Open/Unlink.
+absl::StatusOr<std::shared_ptr<QueueBackend>> CreateNamedBackend(absl::string_view name,
+                                                                 const QueueIdentity& identity,
+                                                                 const QueueShape& shape);
+absl::StatusOr<std::shared_ptr<QueueBackend>> OpenNamedBackend(absl::string_view name,
+                                                               const QueueIdentity& identity);
+absl::Status UnlinkNamedBackend(absl::string_view name);
+
 template <typename Derived, typename T>
 class QueueBase {
  public:
@@ -93,16 +102,16 @@ class QueueBase {
   static absl::StatusOr<Derived> CreateNamed(absl::string_view name, QueueOptions options = {}) {
     absl::Status valid = ValidateOptions(options);
     if (!valid.ok()) return valid;
-    auto backend = CreateNamedQueue(name, IdentityOf<T>(Derived::kKind), Shape(options));
+    auto backend = CreateNamedBackend(name, IdentityOf<T>(Derived::kKind), Shape(options));
     if (!backend.ok()) return backend.status();
     return Derived(Handle(*std::move(backend)));
   }
   static absl::StatusOr<Derived> Open(absl::string_view name) {
-    auto backend = OpenNamedQueue(name, IdentityOf<T>(Derived::kKind));
+    auto backend = OpenNamedBackend(name, IdentityOf<T>(Derived::kKind));
     if (!backend.ok()) return backend.status();
     return Derived(Handle(*std::move(backend)));
   }
-  static absl::Status Unlink(absl::string_view name) { return UnlinkNamedQueue(name); }
+  static absl::Status Unlink(absl::string_view name) { return UnlinkNamedBackend(name); }
 
   absl::Status Put(typename T::Reader message, absl::Duration timeout = absl::InfiniteDuration()) {
     return WithCopiedMessage(capnp::AnyStruct::Reader(message),
