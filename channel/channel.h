@@ -5,6 +5,7 @@
 
 #include "channel/joinable_queue.h"   // IWYU pragma: export
 #include "channel/message.h"          // IWYU pragma: export
+#include "channel/options.h"          // IWYU pragma: export
 #include "channel/process.h"          // IWYU pragma: export
 #include "channel/queue.h"            // IWYU pragma: export
 #include "channel/stats.h"            // IWYU pragma: export

@@ -10,52 +10,143 @@
 // removed from the count automatically. An item delivered to a consumer that then died before
 // TaskDone stays unfinished (nobody can know whether it was processed): Join waits for it, and
 // Join's timeout is how a caller finds out.
+//
+// Everything else is Queue<T>'s: the same methods with the same contracts (queue.h: blocking,
+// timeouts, status codes, thread safety, moved-from handles, destruction, failure behaviour),
+// declared again below so that this header lists the whole surface. A JoinableQueue's name
+// cannot be opened as a Queue, nor the reverse (kFailedPrecondition naming both kinds); queues
+// of every kind and type share one namespace of names.
 #ifndef CHANNEL_JOINABLE_QUEUE_H_
 #define CHANNEL_JOINABLE_QUEUE_H_
 
-#include "channel/internal/core/queue_base.h"
+#include <capnp/generated-header-support.h>  // capnp::_::rawSchema<T>()
+#include <capnp/message.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "absl/types/span.h"
+#include "channel/internal/core/queue_core.h"
 #include "channel/message.h"
+#include "channel/options.h"
 #include "channel/stats.h"
 #include "channel/status.h"
 
 namespace channel {
 
 template <typename T>
-class JoinableQueue : public internal::QueueBase<JoinableQueue<T>, T> {
+class JoinableQueue {
  public:
-  // Everything Queue<T> has (queue.h), with the same names and rules. A JoinableQueue's name
-  // cannot be opened as a Queue, nor the reverse (kFailedPrecondition naming both kinds).
-  static constexpr internal::QueueKind kKind = internal::QueueKind::kJoinableQueue;
+  // ---- What only a JoinableQueue has ----
+
+  // Marks one item done; lock-free, never blocks. kOutOfRange ("task_done() called too many
+  // times"): more calls than items ever put. One such extra call racing with the queue counting
+  // undelivered items lost (after a producer or consumer died) may pass instead, leaving
+  // unfinished() at -1 (Join then returns at once); calls matching Gets are never refused.
+  // kFailedPrecondition: the handle was moved from. Works after Close().
+  absl::Status TaskDone() { return core_.TaskDone(); }
+
+  // Waits until every item put has been marked done, by any process, up to `timeout`; sleeps,
+  // never busy-waits. OK at once if nothing is unfinished. kDeadlineExceeded: items remain at
+  // the timeout (the message says how many). kFailedPrecondition: the handle was moved from.
+  // Works after Close(). After Shutdown(immediate = true) the dropped items count as done: Join
+  // then waits only for the items Get already returned.
+  absl::Status Join(absl::Duration timeout = absl::InfiniteDuration()) {
+    return core_.Join(timeout);
+  }
+
+  // Items put and not yet marked done, across all processes (an addition to CPython's API, for
+  // monitoring: Join waits for this to reach zero). 0 if moved from. May run the reaper, as
+  // qsize() does.
+  int64_t unfinished() const { return core_.unfinished(); }
+
+  // ---- As Queue<T> (queue.h) ----
+
+  // Anonymous queue; forked children share it. kInvalidArgument for bad options.
+  static absl::StatusOr<JoinableQueue> Create(QueueOptions options = {}) {
+    return Wrap(internal::QueueCore::Create(kKind, capnp::_::rawSchema<T>(), options));
+  }
+  // kAlreadyExists, kInvalidArgument, kFailedPrecondition (unsafe directory): as Queue<T>.
+  static absl::StatusOr<JoinableQueue> CreateNamed(absl::string_view name,
+                                                   QueueOptions options = {}) {
+    return Wrap(internal::QueueCore::CreateNamed(name, kKind, capnp::_::rawSchema<T>(), options));
+  }
+  // kNotFound; kFailedPrecondition for a Queue or another type under that name; kDataLoss.
+  static absl::StatusOr<JoinableQueue> Open(absl::string_view name) {
+    return Wrap(internal::QueueCore::Open(name, kKind, capnp::_::rawSchema<T>()));
+  }
+  // Removes whatever queue has the name. kNotFound; kInvalidArgument.
+  static absl::Status Unlink(absl::string_view name) { return internal::QueueCore::Unlink(name); }
+
+  // Adds one to unfinished() with the item. IsFull, IsShutDown, kInvalidArgument, IsClosed: as
+  // Queue<T>.
+  absl::Status Put(typename T::Reader message, absl::Duration timeout = absl::InfiniteDuration()) {
+    return core_.Put(capnp::AnyStruct::Reader(message), timeout);
+  }
+  // The builder's root must be a T: a builder of another struct is not detected (queue.h).
+  absl::Status Put(capnp::MessageBuilder& message,
+                   absl::Duration timeout = absl::InfiniteDuration()) {
+    return core_.Put(message, timeout);
+  }
+  absl::Status PutNowait(typename T::Reader message) { return Put(message, absl::ZeroDuration()); }
+  absl::Status PutNowait(capnp::MessageBuilder& message) {
+    return Put(message, absl::ZeroDuration());
+  }
+
+  // IsEmpty, IsClosed, IsShutDown, kDataLoss: as Queue<T>. Call TaskDone() when the item is
+  // processed.
+  absl::StatusOr<Message<T>> Get(absl::Duration timeout = absl::InfiniteDuration()) {
+    return internal::ToMessage<T>(core_.Get(timeout));
+  }
+  absl::StatusOr<Message<T>> GetNowait() { return Get(absl::ZeroDuration()); }
+
+  // Each item put adds one to unfinished(). As Queue<T>::PutMany.
+  absl::Status PutMany(absl::Span<const typename T::Reader> messages,
+                       absl::Duration timeout = absl::InfiniteDuration(), size_t* put = nullptr) {
+    return core_.PutMany(
+        messages.size(), [&](size_t i) { return capnp::AnyStruct::Reader(messages[i]); }, timeout,
+        put);
+  }
+  // As Queue<T>::GetMany; TaskDone() once per message.
+  absl::StatusOr<std::vector<Message<T>>> GetMany(
+      size_t max_items, absl::Duration timeout = absl::InfiniteDuration()) {
+    return internal::ToMessages<T>(core_.GetMany(max_items, timeout));
+  }
+  // As Queue<T>::ReadableFd.
+  absl::StatusOr<int> ReadableFd() { return core_.ReadableFd(); }
+
+  int64_t qsize() const { return core_.qsize(); }
+  bool empty() const { return qsize() == 0; }
+  bool full() const { return maxsize() > 0 && qsize() >= maxsize(); }
+  int64_t maxsize() const { return core_.maxsize(); }
+  size_t max_message_bytes() const { return core_.max_message_bytes(); }
+  QueueStats stats() const { return core_.stats(); }
+
+  // As Queue<T>::Shutdown; the items it drops count as done.
+  absl::Status Shutdown(bool immediate = false) { return core_.Shutdown(immediate); }
+  // Close() stops Put and Get on this handle only: TaskDone() and Join() keep working.
+  void Close() { core_.Close(); }
+  absl::Status JoinThread() { return core_.JoinThread(); }
+  void CancelJoinThread() { core_.CancelJoinThread(); }
 
   JoinableQueue(JoinableQueue&&) noexcept = default;
   JoinableQueue& operator=(JoinableQueue&&) noexcept = default;
 
-  // Marks one item done; lock-free. More calls than items ever put: kOutOfRange
-  // ("task_done() called too many times"). One such extra call racing with the queue counting
-  // undelivered items lost (after a producer or consumer died) may pass instead, leaving
-  // unfinished() at -1 (Join then returns at once); calls matching Gets are never refused.
-  absl::Status TaskDone() {
-    return this->backend() == nullptr ? internal::MovedFromError() : this->backend()->TaskDone();
-  }
-  // Items put and not yet marked done, across all processes (an addition to CPython's API, for
-  // monitoring: Join waits for this to reach zero).
-  int64_t unfinished() const {
-    return this->backend() == nullptr ? 0 : this->backend()->unfinished();
-  }
-  // Waits until every item put has been marked done, by any process, or the timeout passes
-  // (kDeadlineExceeded, saying how many remain). Never busy-waits. After
-  // Shutdown(immediate = true) the dropped items count as done: Join then waits only for the
-  // items Get already returned (Shutdown itself is described in queue.h).
-  absl::Status Join(absl::Duration timeout = absl::InfiniteDuration()) {
-    const internal::Deadline deadline = internal::Deadline::After(timeout);
-    return this->backend() == nullptr ? internal::MovedFromError()
-                                      : this->backend()->Join(deadline);
+ private:
+  explicit JoinableQueue(internal::QueueCore core) : core_(std::move(core)) {}
+  static absl::StatusOr<JoinableQueue> Wrap(absl::StatusOr<internal::QueueCore> core) {
+    if (!core.ok()) return core.status();
+    return JoinableQueue(*std::move(core));
   }
 
- private:
-  friend class internal::QueueBase<JoinableQueue<T>, T>;
-  explicit JoinableQueue(internal::Handle handle)
-      : internal::QueueBase<JoinableQueue<T>, T>(std::move(handle)) {}
+  static constexpr internal::QueueKind kKind = internal::QueueKind::kJoinableQueue;
+  internal::QueueCore core_;
 };
 
 }  // namespace channel

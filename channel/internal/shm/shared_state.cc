@@ -59,14 +59,6 @@ bool CountersPlausible(const SharedQueue& q) {
 
 }  // namespace
 
-const char* QueueKindName(QueueKind kind) {
-  return kind == QueueKind::kJoinableQueue ? "JoinableQueue" : "Queue";
-}
-
-std::string DescribeIdentity(const QueueIdentity& id) {
-  return absl::StrCat(QueueKindName(id.kind), "<", id.type_name, ">");
-}
-
 uint64_t StagingCapacity(uint64_t max_message_bytes, bool persistent) {
   return RoundUp(2 * (max_message_bytes + kFrameHeaderBytes) + 2 * kReadChunkBytes, kPage) +
          (persistent ? kPersistentStagingBytes : 0);

@@ -28,6 +28,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "channel/internal/core/queue_identity.h"
 #include "channel/internal/shm/futex.h"
 #include "channel/internal/shm/robust_mutex.h"
 
@@ -39,23 +40,6 @@ inline constexpr uint32_t kLayoutVersion = 8;
 inline constexpr int kMaxSlots = 128;
 inline constexpr size_t kTypeNameBytes = 128;
 inline constexpr size_t kReadChunkBytes = 256 << 10;
-
-enum class QueueKind : uint32_t { kQueue = 1, kJoinableQueue = 2 };
-const char* QueueKindName(QueueKind kind);
-
-// What a handle is declared as: compared with the header when a named queue is opened.
-struct QueueIdentity {
-  QueueKind kind = QueueKind::kQueue;
-  uint64_t type_id = 0;
-  std::string type_name;  // the schema's display name, e.g. "schema/demo.capnp:Job"
-};
-
-struct QueueShape {
-  int64_t maxsize = 0;
-  uint64_t max_message_bytes = 0;
-  // Named queues keep items while no process has them open, in staging: give it room to grow.
-  bool persistent = false;
-};
 
 // Immutable after creation.
 struct alignas(64) SharedHeader {
@@ -293,9 +277,6 @@ struct SlabGeometry {
   uint64_t total_bytes() const { return blocks == 0 ? 0 : states_bytes() + blocks * block_bytes; }
 };
 SlabGeometry SlabGeometryFor(int64_t maxsize, uint64_t max_message_bytes);
-
-// "Queue<schema/demo.capnp:Job>"-style description, for error messages.
-std::string DescribeIdentity(const QueueIdentity& identity);
 
 }  // namespace internal
 }  // namespace channel
