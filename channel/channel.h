@@ -3,6 +3,7 @@
 #ifndef CHANNEL_CHANNEL_H_
 #define CHANNEL_CHANNEL_H_
 
+#include "channel/builder.h"          // IWYU pragma: export
 #include "channel/joinable_queue.h"   // IWYU pragma: export
 #include "channel/message.h"          // IWYU pragma: export
 #include "channel/options.h"          // IWYU pragma: export

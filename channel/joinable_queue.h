@@ -19,11 +19,11 @@
 #ifndef CHANNEL_JOINABLE_QUEUE_H_
 #define CHANNEL_JOINABLE_QUEUE_H_
 
-#include <capnp/generated-header-support.h>  // capnp::_::rawSchema<T>()
 #include <capnp/message.h>
 
 #include <cstddef>
 #include <cstdint>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -32,6 +32,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "absl/types/span.h"
+#include "channel/builder.h"
 #include "channel/internal/core/queue_core.h"
 #include "channel/message.h"
 #include "channel/options.h"
@@ -70,16 +71,17 @@ class JoinableQueue {
 
   // Anonymous queue; forked children share it. kInvalidArgument for bad options.
   static absl::StatusOr<JoinableQueue> Create(QueueOptions options = {}) {
-    return Wrap(internal::QueueCore::Create(kKind, capnp::_::rawSchema<T>(), options));
+    return Wrap(internal::QueueCore::Create(kKind, internal::MessageTypeOf<T>(), options));
   }
   // kAlreadyExists, kInvalidArgument, kFailedPrecondition (unsafe directory): as Queue<T>.
   static absl::StatusOr<JoinableQueue> CreateNamed(absl::string_view name,
                                                    QueueOptions options = {}) {
-    return Wrap(internal::QueueCore::CreateNamed(name, kKind, capnp::_::rawSchema<T>(), options));
+    return Wrap(
+        internal::QueueCore::CreateNamed(name, kKind, internal::MessageTypeOf<T>(), options));
   }
   // kNotFound; kFailedPrecondition for a Queue or another type under that name; kDataLoss.
   static absl::StatusOr<JoinableQueue> Open(absl::string_view name) {
-    return Wrap(internal::QueueCore::Open(name, kKind, capnp::_::rawSchema<T>()));
+    return Wrap(internal::QueueCore::Open(name, kKind, internal::MessageTypeOf<T>()));
   }
   // Removes whatever queue has the name. kNotFound; kInvalidArgument.
   static absl::Status Unlink(absl::string_view name) { return internal::QueueCore::Unlink(name); }
@@ -89,12 +91,27 @@ class JoinableQueue {
   absl::Status Put(typename T::Reader message, absl::Duration timeout = absl::InfiniteDuration()) {
     return core_.Put(capnp::AnyStruct::Reader(message), timeout);
   }
-  // The builder's root must be a T: a builder of another struct is not detected (queue.h).
+  // A Builder<U> of another type U does not compile (queue.h).
+  absl::Status Put(Builder<T>& message, absl::Duration timeout = absl::InfiniteDuration()) {
+    return core_.Put(message.message(), timeout);
+  }
+  template <typename U>
+  absl::Status Put(Builder<U>& message, absl::Duration timeout = absl::InfiniteDuration()) {
+    static_assert(std::is_same<U, T>::value,
+                  "a channel::Builder<U> cannot be put into a queue of another type T");
+    return core_.Put(message.message(), timeout);
+  }
+  // Refuses a root whose size differs from T's, and only that (queue.h says what that catches).
   absl::Status Put(capnp::MessageBuilder& message,
                    absl::Duration timeout = absl::InfiniteDuration()) {
     return core_.Put(message, timeout);
   }
   absl::Status PutNowait(typename T::Reader message) { return Put(message, absl::ZeroDuration()); }
+  absl::Status PutNowait(Builder<T>& message) { return Put(message, absl::ZeroDuration()); }
+  template <typename U>
+  absl::Status PutNowait(Builder<U>& message) {
+    return Put(message, absl::ZeroDuration());  // does not compile for U != T, as Put
+  }
   absl::Status PutNowait(capnp::MessageBuilder& message) {
     return Put(message, absl::ZeroDuration());
   }

@@ -49,11 +49,11 @@
 #ifndef CHANNEL_QUEUE_H_
 #define CHANNEL_QUEUE_H_
 
-#include <capnp/generated-header-support.h>  // capnp::_::rawSchema<T>()
 #include <capnp/message.h>
 
 #include <cstddef>
 #include <cstdint>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -62,6 +62,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "absl/types/span.h"
+#include "channel/builder.h"
 #include "channel/internal/core/queue_core.h"
 #include "channel/message.h"
 #include "channel/options.h"
@@ -80,7 +81,7 @@ class Queue {
   // kInvalidArgument: options.max_message_bytes outside [8, 1 GiB].
   // kResourceExhausted: no descriptors or memory for the queue's pipe and shared memory.
   static absl::StatusOr<Queue> Create(QueueOptions options = {}) {
-    return Wrap(internal::QueueCore::Create(kKind, capnp::_::rawSchema<T>(), options));
+    return Wrap(internal::QueueCore::Create(kKind, internal::MessageTypeOf<T>(), options));
   }
 
   // A named queue, for unrelated processes and different binaries; its options travel with it.
@@ -94,7 +95,8 @@ class Queue {
   // Names: 1..200 characters of [A-Za-z0-9._-], not starting with '.'; anything else is
   // kInvalidArgument (in CreateNamed, Open and Unlink).
   static absl::StatusOr<Queue> CreateNamed(absl::string_view name, QueueOptions options = {}) {
-    return Wrap(internal::QueueCore::CreateNamed(name, kKind, capnp::_::rawSchema<T>(), options));
+    return Wrap(
+        internal::QueueCore::CreateNamed(name, kKind, internal::MessageTypeOf<T>(), options));
   }
 
   // Opens a named queue made by CreateNamed, in this process or another. Does not block.
@@ -102,7 +104,7 @@ class Queue {
   // type or queue kind (the message names both), or its file is unsafe. kDataLoss: its file is
   // corrupt. kInvalidArgument: a bad name.
   static absl::StatusOr<Queue> Open(absl::string_view name) {
-    return Wrap(internal::QueueCore::Open(name, kKind, capnp::_::rawSchema<T>()));
+    return Wrap(internal::QueueCore::Open(name, kKind, internal::MessageTypeOf<T>()));
   }
 
   // Removes the name: later Opens fail with kNotFound and a later CreateNamed makes a new queue.
@@ -126,9 +128,27 @@ class Queue {
     return core_.Put(capnp::AnyStruct::Reader(message), timeout);
   }
 
-  // The same, for a builder whose root is a T. Cap'n Proto messages do not carry their type, so
-  // a builder whose root is another struct is NOT detected here and arrives as a T made of that
-  // struct's bytes. kInvalidArgument also when the builder has no struct root.
+  // The typed way: a Builder<T> (builder.h). Same statuses as Put(T::Reader). Putting a
+  // Builder<U> of another type U does not compile.
+  absl::Status Put(Builder<T>& message, absl::Duration timeout = absl::InfiniteDuration()) {
+    return core_.Put(message.message(), timeout);
+  }
+  template <typename U>
+  absl::Status Put(Builder<U>& message, absl::Duration timeout = absl::InfiniteDuration()) {
+    static_assert(std::is_same<U, T>::value,
+                  "a channel::Builder<U> cannot be put into a queue of another type T");
+    return core_.Put(message.message(), timeout);
+  }
+
+  // A builder whose root should be a T; prefer Builder<T>, which the compiler checks. Cap'n
+  // Proto messages do not carry their type, so this overload compares what a message does carry,
+  // its root's size: kInvalidArgument, naming T and both sizes, when the root's data section or
+  // pointer section differs in size from T's. That catches a root of another struct
+  // (initRoot<Other>()) whenever Other's sizes differ from T's; a struct of exactly T's sizes is
+  // NOT caught, and arrives as a T made of its bytes. It also refuses a T copied (setRoot) from a
+  // message of another version of T's schema, whose sizes differ legitimately: put that one with
+  // Put(T::Reader), which is not compared. kInvalidArgument also when the builder has no struct
+  // root. Otherwise as Put(T::Reader).
   absl::Status Put(capnp::MessageBuilder& message,
                    absl::Duration timeout = absl::InfiniteDuration()) {
     return core_.Put(message, timeout);
@@ -136,6 +156,11 @@ class Queue {
 
   // Put with a zero timeout: never waits for room.
   absl::Status PutNowait(typename T::Reader message) { return Put(message, absl::ZeroDuration()); }
+  absl::Status PutNowait(Builder<T>& message) { return Put(message, absl::ZeroDuration()); }
+  template <typename U>
+  absl::Status PutNowait(Builder<U>& message) {
+    return Put(message, absl::ZeroDuration());  // does not compile for U != T, as Put
+  }
   absl::Status PutNowait(capnp::MessageBuilder& message) {
     return Put(message, absl::ZeroDuration());
   }

@@ -39,24 +39,42 @@ QueueShape ShapeOf(const QueueOptions& options) {
   return shape;
 }
 
-QueueIdentity IdentityOf(QueueKind kind, const capnp::_::RawSchema& type) {
+// The schema node compiled into the program: trusted, so read unchecked.
+std::string TypeName(MessageType type) {
+  return std::string(capnp::readMessageUnchecked<capnp::schema::Node>(type.schema->encodedNode)
+                         .getDisplayName()
+                         .cStr());
+}
+
+QueueIdentity IdentityOf(QueueKind kind, MessageType type) {
   QueueIdentity id;
   id.kind = kind;
-  id.type_id = type.id;
-  // The schema node compiled into the program: trusted, so read unchecked.
-  id.type_name = std::string(
-      capnp::readMessageUnchecked<capnp::schema::Node>(type.encodedNode).getDisplayName().cStr());
+  id.type_id = type.schema->id;
+  id.type_name = TypeName(type);
   return id;
+}
+
+absl::Status WrongRoot(MessageType type, StructShape root) {
+  const std::string name = TypeName(type);
+  return absl::InvalidArgumentError(absl::StrCat(
+      "the message's root is not a ", name, ": its root struct has ", root.data_words,
+      " data words and ", root.pointers, " pointers, a ", name, " has ", type.data_words, " and ",
+      type.pointers,
+      ". Cap'n Proto messages do not carry their type: build the message "
+      "as a channel::Builder<T> of the queue's type (or with initRoot<T>() of it). A message of "
+      "another version of this schema is put with Put(T::Reader)"));
 }
 
 }  // namespace
 
-QueueCore::QueueCore(std::shared_ptr<QueueBackend> backend) : backend_(std::move(backend)) {}
+QueueCore::QueueCore(std::shared_ptr<QueueBackend> backend, MessageType type)
+    : backend_(std::move(backend)), type_(type) {}
 
 QueueCore& QueueCore::operator=(QueueCore&& other) noexcept {
   if (this != &other) {
     Release();
     backend_ = std::move(other.backend_);
+    type_ = other.type_;
   }
   return *this;
 }
@@ -68,32 +86,31 @@ void QueueCore::Release() {
   backend_.reset();
 }
 
-absl::StatusOr<QueueCore> QueueCore::Create(QueueKind kind, const capnp::_::RawSchema& type,
+absl::StatusOr<QueueCore> QueueCore::Create(QueueKind kind, MessageType type,
                                             const QueueOptions& options) {
   if (absl::Status valid = ValidateOptions(options); !valid.ok()) return valid;
   auto backend = LocalTransport().CreateAnonymous(IdentityOf(kind, type), ShapeOf(options));
   if (!backend.ok()) return backend.status();
-  return QueueCore(*std::move(backend));
+  return QueueCore(*std::move(backend), type);
 }
 
 absl::StatusOr<QueueCore> QueueCore::CreateNamed(absl::string_view name, QueueKind kind,
-                                                 const capnp::_::RawSchema& type,
-                                                 const QueueOptions& options) {
+                                                 MessageType type, const QueueOptions& options) {
   if (absl::Status valid = ValidateOptions(options); !valid.ok()) return valid;
   absl::StatusOr<const Transport*> transport = TransportFor(name);
   if (!transport.ok()) return transport.status();
   auto backend = (*transport)->CreateNamed(name, IdentityOf(kind, type), ShapeOf(options));
   if (!backend.ok()) return backend.status();
-  return QueueCore(*std::move(backend));
+  return QueueCore(*std::move(backend), type);
 }
 
 absl::StatusOr<QueueCore> QueueCore::Open(absl::string_view name, QueueKind kind,
-                                          const capnp::_::RawSchema& type) {
+                                          MessageType type) {
   absl::StatusOr<const Transport*> transport = TransportFor(name);
   if (!transport.ok()) return transport.status();
   auto backend = (*transport)->Open(name, IdentityOf(kind, type));
   if (!backend.ok()) return backend.status();
-  return QueueCore(*std::move(backend));
+  return QueueCore(*std::move(backend), type);
 }
 
 absl::Status QueueCore::Unlink(absl::string_view name) {
@@ -103,16 +120,27 @@ absl::Status QueueCore::Unlink(absl::string_view name) {
 }
 
 absl::Status QueueCore::Put(capnp::MessageBuilder& message, absl::Duration timeout) {
-  const Deadline deadline = Deadline::After(timeout);
-  if (backend_ == nullptr) return MovedFromError();
-  auto segments = SegmentsOf(message);
-  if (!segments.ok()) return segments.status();
-  return backend_->Put(
-      SerializedBytes(*segments), [&](char* out) { WriteSegments(*segments, out); }, deadline);
+  return PutBuilder(message, /*check_root=*/true, timeout);
 }
 
 absl::Status QueueCore::Put(capnp::AnyStruct::Reader message, absl::Duration timeout) {
-  return WithCopiedMessage(message, [&](capnp::MessageBuilder& b) { return Put(b, timeout); });
+  return WithCopiedMessage(message, [&](capnp::MessageBuilder& b) {
+    return PutBuilder(b, /*check_root=*/false, timeout);
+  });
+}
+
+absl::Status QueueCore::PutBuilder(capnp::MessageBuilder& message, bool check_root,
+                                   absl::Duration timeout) {
+  const Deadline deadline = Deadline::After(timeout);
+  if (backend_ == nullptr) return MovedFromError();
+  StructShape root;
+  auto segments = SegmentsOf(message, &root);
+  if (!segments.ok()) return segments.status();
+  if (check_root && (root.data_words != type_.data_words || root.pointers != type_.pointers)) {
+    return WrongRoot(type_, root);
+  }
+  return backend_->Put(
+      SerializedBytes(*segments), [&](char* out) { WriteSegments(*segments, out); }, deadline);
 }
 
 absl::Status QueueCore::PutMany(size_t count,

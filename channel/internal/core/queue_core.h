@@ -11,6 +11,7 @@
 #define CHANNEL_INTERNAL_CORE_QUEUE_CORE_H_
 
 #include <capnp/any.h>
+#include <capnp/generated-header-support.h>  // capnp::_::rawSchema<T>()
 #include <capnp/message.h>
 
 #include <cstddef>
@@ -28,16 +29,24 @@
 #include "channel/options.h"
 #include "channel/stats.h"
 
-namespace capnp {
-namespace _ {
-struct RawSchema;
-}  // namespace _
-}  // namespace capnp
-
 namespace channel {
 namespace internal {
 
 class QueueBackend;
+
+// The struct a queue carries: its schema (id and name) and its size, which is all a builder's
+// root can be compared with (Cap'n Proto messages do not carry their type).
+struct MessageType {
+  const capnp::_::RawSchema* schema;
+  uint16_t data_words;
+  uint16_t pointers;
+};
+
+template <typename T>
+MessageType MessageTypeOf() {
+  return {&capnp::_::rawSchema<T>(), T::_capnpPrivate::dataWordSize,
+          T::_capnpPrivate::pointerCount};
+}
 
 class QueueCore {
  public:
@@ -46,18 +55,19 @@ class QueueCore {
   QueueCore& operator=(QueueCore&& other) noexcept;  // releases this core's queue first
   ~QueueCore();  // releases: flushes what this handle put, unless cancelled
 
-  // `type` is capnp::_::rawSchema<T>() of the message struct: its id and name become the
-  // queue's identity.
-  static absl::StatusOr<QueueCore> Create(QueueKind kind, const capnp::_::RawSchema& type,
+  // `type` (MessageTypeOf<T>()): its schema's id and name become the queue's identity.
+  static absl::StatusOr<QueueCore> Create(QueueKind kind, MessageType type,
                                           const QueueOptions& options);
   static absl::StatusOr<QueueCore> CreateNamed(absl::string_view name, QueueKind kind,
-                                               const capnp::_::RawSchema& type,
-                                               const QueueOptions& options);
-  static absl::StatusOr<QueueCore> Open(absl::string_view name, QueueKind kind,
-                                        const capnp::_::RawSchema& type);
+                                               MessageType type, const QueueOptions& options);
+  static absl::StatusOr<QueueCore> Open(absl::string_view name, QueueKind kind, MessageType type);
   static absl::Status Unlink(absl::string_view name);
 
+  // A builder whose root should be a T: refused (kInvalidArgument) when the root's data or
+  // pointer section differs in size from T's.
   absl::Status Put(capnp::MessageBuilder& message, absl::Duration timeout);
+  // A reader typed T by the compiler: not compared (it may come from another version of T's
+  // schema, whose sizes differ legitimately).
   absl::Status Put(capnp::AnyStruct::Reader message, absl::Duration timeout);
   // Puts messages 0..count-1 in order (message_at(i) reads item i); *put: how many went in.
   absl::Status PutMany(size_t count, absl::FunctionRef<capnp::AnyStruct::Reader(size_t)> message_at,
@@ -83,10 +93,12 @@ class QueueCore {
   absl::Status Join(absl::Duration timeout);
 
  private:
-  explicit QueueCore(std::shared_ptr<QueueBackend> backend);
+  QueueCore(std::shared_ptr<QueueBackend> backend, MessageType type);
   void Release();
+  absl::Status PutBuilder(capnp::MessageBuilder& message, bool check_root, absl::Duration timeout);
 
   std::shared_ptr<QueueBackend> backend_;
+  MessageType type_ = {};
 };
 
 }  // namespace internal

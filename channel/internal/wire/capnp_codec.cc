@@ -120,17 +120,29 @@ void WriteSegments(kj::ArrayPtr<const kj::ArrayPtr<const capnp::word>> segments,
 }
 
 absl::StatusOr<kj::ArrayPtr<const kj::ArrayPtr<const capnp::word>>> SegmentsOf(
-    capnp::MessageBuilder& message) {
+    capnp::MessageBuilder& message, StructShape* root_shape) {
   try {
     kj::ArrayPtr<const kj::ArrayPtr<const capnp::word>> segments = message.getSegmentsForOutput();
     // The root pointer is the first word of the first segment. Its two low bits are the pointer
     // kind: 0 struct, 1 list, 2 far (a landing pad, which in a builder always leads to the root
-    // struct), 3 capability. Checking the word is enough and much cheaper than getRoot().
+    // struct), 3 capability. Checking the word is enough and much cheaper than getRoot(). A
+    // struct pointer carries the struct's shape: data words in bits 32..47, pointers in 48..63.
     uint64_t root = 0;
     if (segments.size() > 0 && segments[0].size() > 0) memcpy(&root, segments[0].begin(), 8);
     if (root == 0) return absl::InvalidArgumentError("the message has no root struct");
     if ((root & 3) == 1 || (root & 3) == 3) {
       return absl::InvalidArgumentError("the message's root is not a struct");
+    }
+    if (root_shape != nullptr) {
+      if ((root & 3) == 0) {
+        *root_shape = {static_cast<uint32_t>((root >> 32) & 0xffff),
+                       static_cast<uint32_t>(root >> 48)};
+      } else {  // far: rare (a first segment too full for the root), so let capnp follow it
+        capnp::AnyStruct::Reader s =
+            message.getRoot<capnp::AnyPointer>().asReader().getAs<capnp::AnyStruct>();
+        *root_shape = {static_cast<uint32_t>(s.getDataSection().size() / 8),
+                       static_cast<uint32_t>(s.getPointerSection().size())};
+      }
     }
     return segments;
   } catch (const kj::Exception& e) {

@@ -26,9 +26,16 @@ size_t SerializedBytes(kj::ArrayPtr<const kj::ArrayPtr<const capnp::word>> segme
 // Writes that serialization to out[0, SerializedBytes(segments)).
 void WriteSegments(kj::ArrayPtr<const kj::ArrayPtr<const capnp::word>> segments, char* out);
 
+// The sizes of a struct's two sections, as its pointer records them.
+struct StructShape {
+  uint32_t data_words = 0;
+  uint32_t pointers = 0;
+};
+
 // Gets a builder's segments after checking it has a struct root. kInvalidArgument otherwise.
+// `root`, when not null, receives the root struct's shape.
 absl::StatusOr<kj::ArrayPtr<const kj::ArrayPtr<const capnp::word>>> SegmentsOf(
-    capnp::MessageBuilder& message);
+    capnp::MessageBuilder& message, StructShape* root = nullptr);
 
 // Copies `root` into a builder over a reusable per-thread scratch area (no allocation once it
 // has grown) and passes the builder to `put`. Errors from reading `root` become kInvalidArgument.
