@@ -8,8 +8,6 @@
 //   p.start()
 //   print(q.get())
 //   p.join()
-#include <capnp/message.h>
-
 #include "absl/strings/str_format.h"
 #include "channel/channel.h"
 #include "examples/common.h"
@@ -18,12 +16,11 @@
 using examples::Fail;
 
 int F(channel::Queue<demo::Greeting>& q) {
-  capnp::MallocMessageBuilder message;
-  demo::Greeting::Builder greeting = message.initRoot<demo::Greeting>();
-  greeting.setTime(examples::AscTime());
-  greeting.setOrigin("from earth");
-  greeting.setText("hello");
-  if (absl::Status s = q.Put(message); !s.ok()) return Fail("put", s);
+  channel::Builder<demo::Greeting> greeting;
+  greeting.root().setTime(examples::AscTime());
+  greeting.root().setOrigin("from earth");
+  greeting.root().setText("hello");
+  if (absl::Status s = q.Put(greeting); !s.ok()) return Fail("put", s);
   return 0;
 }
 

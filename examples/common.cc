@@ -82,16 +82,16 @@ int JoinAll(std::vector<channel::Process>& processes) {
   return failed;
 }
 
-std::unique_ptr<capnp::MessageBuilder> MakeJob(absl::string_view payload) {
-  auto message = std::make_unique<capnp::MallocMessageBuilder>();
-  message->initRoot<demo::Job>().setPayload(std::string(payload));
-  return message;
+channel::Builder<demo::Job> MakeJob(absl::string_view payload) {
+  channel::Builder<demo::Job> job;
+  job.root().setPayload(std::string(payload));
+  return job;
 }
 
-std::unique_ptr<capnp::MessageBuilder> MakeEndOfStream() {
-  auto message = std::make_unique<capnp::MallocMessageBuilder>();
-  message->initRoot<demo::Job>().setEndOfStream();
-  return message;
+channel::Builder<demo::Job> MakeEndOfStream() {
+  channel::Builder<demo::Job> end;
+  end.root().setEndOfStream();
+  return end;
 }
 
 void Eat(const demo::Job::Reader& job) {

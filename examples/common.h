@@ -7,11 +7,8 @@
 #include <unistd.h>
 
 #include <initializer_list>
-#include <memory>
 #include <string>
 #include <vector>
-
-#include <capnp/message.h>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
@@ -53,14 +50,12 @@ absl::Status StartAll(std::initializer_list<channel::Process*> processes);
 int JoinAll(std::initializer_list<channel::Process*> processes);
 int JoinAll(std::vector<channel::Process>& processes);
 
-// A demo::Job message for Put. Put serializes it before returning, so the builder may be a
-// temporary that lives only to the end of the statement:
-//   q.Put(*MakeJob("包子0"))        is the tutorial's  q.put('包子0')
-//   q.Put(*MakeEndOfStream())      is the tutorial's  q.put(None)
+// A demo::Job message for Put (which serializes it before returning):
+//   auto job = MakeJob("包子0");  q.Put(job);      is the tutorial's  q.put('包子0')
+//   auto end = MakeEndOfStream();  q.Put(end);    is the tutorial's  q.put(None)
 // The end signal is a variant of Job's union, so the consumer tests job.isEndOfStream().
-// (A capnp::MallocMessageBuilder cannot be moved, hence the unique_ptr.)
-std::unique_ptr<capnp::MessageBuilder> MakeJob(absl::string_view payload);
-std::unique_ptr<capnp::MessageBuilder> MakeEndOfStream();
+channel::Builder<demo::Job> MakeJob(absl::string_view payload);
+channel::Builder<demo::Job> MakeEndOfStream();
 
 // The tutorial's producer loop, on a Queue or a JoinableQueue of demo::Job:
 //   for i in range(count):
@@ -71,7 +66,8 @@ absl::Status Produce(Queue& q, absl::string_view name, int count) {
   for (int i = 0; i < count; ++i) {
     SleepRandomSeconds(1, 3);
     const std::string res = absl::StrCat(name, i);
-    if (absl::Status s = q.Put(*MakeJob(res)); !s.ok()) return s;
+    channel::Builder<demo::Job> job = MakeJob(res);
+    if (absl::Status s = q.Put(job); !s.ok()) return s;
     Print(absl::StrFormat("%d 生产了 %s", getpid(), res));
   }
   return absl::OkStatus();

@@ -14,8 +14,6 @@
 #include <set>
 #include <vector>
 
-#include <capnp/message.h>
-
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -50,8 +48,8 @@ int Worker(channel::JoinableQueue<primes::Range>& tasks, channel::Queue<primes::
     uint64_t found = 0;
     for (uint64_t n = (*range)->getBegin(); n < (*range)->getEnd(); ++n) found += IsPrime(n);
 
-    capnp::MallocMessageBuilder message;
-    primes::Count::Builder count = message.initRoot<primes::Count>();
+    channel::Builder<primes::Count> message;
+    primes::Count::Builder count = message.root();
     count.setRangeId((*range)->getId());
     count.setWorker(getpid());
     count.setPrimes(found);
@@ -119,8 +117,8 @@ int main(int argc, char** argv) {
   Print(absl::StrFormat("started %d worker processes; counting primes below %d in %d ranges",
                         kWorkers, kLimit, kRanges));
 
-  capnp::MallocMessageBuilder message;  // reused: Put serializes at once
-  primes::Range::Builder range = message.initRoot<primes::Range>();
+  channel::Builder<primes::Range> message;  // reused: Put serializes at once
+  primes::Range::Builder range = message.root();
   for (int i = 0; i < kRanges; ++i) {
     range.setId(i);
     range.setBegin(kLimit * i / kRanges);

@@ -32,7 +32,8 @@ using examples::Fail;
 
 int InputQ(channel::Queue<demo::Job>& queue) {
   const std::string info = absl::StrCat(getpid(), "(put):", examples::AscTime());
-  if (absl::Status s = queue.Put(*examples::MakeJob(info)); !s.ok()) return Fail("put", s);
+  channel::Builder<demo::Job> job = examples::MakeJob(info);
+  if (absl::Status s = queue.Put(job); !s.ok()) return Fail("put", s);
   return 0;
 }
 

@@ -29,7 +29,8 @@ int main(int argc, char** argv) {
   if (absl::Status s = examples::StartAll({&p1, &c1}); !s.ok()) return Fail("start", s);
   if (int failed = examples::JoinAll({&p1}); failed != 0) return failed;
   // 发送结束信号 (send the end signal)
-  if (absl::Status s = q->Put(*examples::MakeEndOfStream()); !s.ok()) return Fail("put", s);
+  channel::Builder<demo::Job> end = examples::MakeEndOfStream();
+  if (absl::Status s = q->Put(end); !s.ok()) return Fail("put", s);
   examples::Print("主 (main)");
   return examples::JoinAll({&c1});
 }

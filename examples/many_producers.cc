@@ -45,7 +45,8 @@ int main(int argc, char** argv) {
   if (int failed = examples::JoinAll({&p1, &p2, &p3}); failed != 0) return failed;
   // 有几个消费者就应该发送几次结束信号 (one end signal per consumer)
   for (int i = 0; i < 2; ++i) {
-    if (absl::Status s = q->Put(*examples::MakeEndOfStream()); !s.ok()) return Fail("put", s);
+    channel::Builder<demo::Job> end = examples::MakeEndOfStream();
+    if (absl::Status s = q->Put(end); !s.ok()) return Fail("put", s);
   }
   examples::Print("主 (main)");
   return examples::JoinAll({&c1, &c2});

@@ -20,7 +20,8 @@ using examples::Fail;
 int Producer(channel::Queue<demo::Job>& q) {
   if (absl::Status s = examples::Produce(q, "包子", 10); !s.ok()) return Fail("produce", s);
   // 发送结束信号 (send the end signal)
-  if (absl::Status s = q.Put(*examples::MakeEndOfStream()); !s.ok()) return Fail("put", s);
+  channel::Builder<demo::Job> end = examples::MakeEndOfStream();
+  if (absl::Status s = q.Put(end); !s.ok()) return Fail("put", s);
   return 0;
 }
 

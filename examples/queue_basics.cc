@@ -11,8 +11,6 @@
 //   try: q.get_nowait(3)
 //   except: print('队列已经空了')
 //   print(q.empty())
-#include <capnp/message.h>
-
 #include "absl/strings/str_cat.h"
 #include "channel/channel.h"
 #include "examples/common.h"
@@ -30,8 +28,8 @@ int main(int argc, char** argv) {
 
   // The tutorial's item is the number 3; ours is a demo::Job whose id is 3. Put serializes it
   // at once, so one builder serves all the puts.
-  capnp::MallocMessageBuilder three;
-  three.initRoot<demo::Job>().setId(3);
+  channel::Builder<demo::Job> three;
+  three.root().setId(3);
   for (int i = 0; i < 3; ++i) {
     if (absl::Status s = q->Put(three); !s.ok()) return Fail("put", s);
   }

@@ -4,7 +4,6 @@
 #include <cstdio>
 #include <string>
 
-#include <capnp/message.h>
 #include "channel/channel.h"
 #include "examples/crawl/jobs.capnp.h"  // generated: the .capnp's path from the workspace root
 
@@ -38,12 +37,11 @@ int main() {
   worker.set_daemon(true);                          // stopped when main returns
   if (absl::Status s = worker.Start(); !s.ok()) return Fail(s);
 
-  capnp::MallocMessageBuilder message;
-  auto job = message.initRoot<app::Job>();
+  channel::Builder<app::Job> job;                   // a message whose root is an app::Job
   for (uint64_t i = 0; i < 1000; ++i) {
-    job.setId(i);
-    job.setUrl("https://example.com/" + std::to_string(i));
-    if (absl::Status s = jobs->Put(message); !s.ok()) return Fail(s);  // serialized now
+    job.root().setId(i);
+    job.root().setUrl("https://example.com/" + std::to_string(i));
+    if (absl::Status s = jobs->Put(job); !s.ok()) return Fail(s);  // serialized now: reusable
   }
   if (absl::Status s = jobs->Join(absl::Minutes(5)); !s.ok()) return Fail(s);
   printf("main: put 1000 jobs; the worker marked every one done\n");

@@ -13,8 +13,6 @@
 #include <cstdlib>
 #include <string>
 
-#include <capnp/message.h>
-
 #include "absl/strings/strip.h"
 #include "channel/channel.h"
 #include "schema/demo.capnp.h"
@@ -41,8 +39,8 @@ int main(int argc, char** argv) {
     return 1;
   }
   for (long i = 0; i < count; ++i) {
-    capnp::MallocMessageBuilder message;
-    demo::Job::Builder job = message.initRoot<demo::Job>();
+    channel::Builder<demo::Job> message;
+    demo::Job::Builder job = message.root();
     job.setId(static_cast<uint64_t>(first_id + i));
     job.setProducer(std::to_string(getpid()));
     job.setPayload("order " + std::to_string(first_id + i));
