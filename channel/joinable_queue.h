@@ -73,7 +73,7 @@ class JoinableQueue {
   static absl::StatusOr<JoinableQueue> Create(QueueOptions options = {}) {
     return Wrap(internal::QueueCore::Create(kKind, internal::MessageTypeOf<T>(), options));
   }
-  // kAlreadyExists, kInvalidArgument, kFailedPrecondition (unsafe directory): as Queue<T>.
+  // kAlreadyExists, kInvalidArgument, and the directory's statuses: as Queue<T>.
   static absl::StatusOr<JoinableQueue> CreateNamed(absl::string_view name,
                                                    QueueOptions options = {}) {
     return Wrap(

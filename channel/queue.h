@@ -89,8 +89,11 @@ class Queue {
   // lives: docs/api.md, "Named queues"). Does not block.
   // kAlreadyExists: the name exists (whatever its type or kind).
   // kInvalidArgument: options as for Create; a bad name (below).
-  // kFailedPrecondition: the queue directory is unsafe (not owned by the caller, open to
-  // others, a symlink); the message says which and what to do.
+  // The queue directory ($TYPED_CHANNEL_DIR, else /dev/shm/typed_channel-<uid>; the same
+  // statuses from Open and Unlink): kPermissionDenied if it is not the caller's own or is open
+  // to group/others (a shared directory such as /tmp: use a private subdirectory, created 0700);
+  // kFailedPrecondition if it is a symlink or a file, or its parent does not exist. Each message
+  // names the directory and what to do.
   //
   // Names: 1..200 characters of [A-Za-z0-9._-], not starting with '.'; anything else is
   // kInvalidArgument (in CreateNamed, Open and Unlink).
@@ -101,8 +104,9 @@ class Queue {
 
   // Opens a named queue made by CreateNamed, in this process or another. Does not block.
   // kNotFound: no queue has that name. kFailedPrecondition: it was created for another message
-  // type or queue kind (the message names both), or its file is unsafe. kDataLoss: its file is
-  // corrupt. kInvalidArgument: a bad name.
+  // type or queue kind (the message names both), or its file is a symlink. kPermissionDenied:
+  // its file is not the caller's own or is open to others. kDataLoss: its file is corrupt.
+  // kInvalidArgument: a bad name. The directory: as CreateNamed.
   static absl::StatusOr<Queue> Open(absl::string_view name) {
     return Wrap(internal::QueueCore::Open(name, kKind, internal::MessageTypeOf<T>()));
   }
