@@ -104,7 +104,8 @@ int Producer(JobQueue& q, const char* what, int count) {
   for (int i = 0; i < count; ++i) {
     examples::Sleep(absl::Milliseconds(300 + 200 * (i % 3)));
     const std::string payload = absl::StrCat(what, i);
-    if (absl::Status s = q.Put(*examples::MakeJob(payload)); !s.ok()) return Fail("put", s);
+    channel::Builder<demo::Job> job = examples::MakeJob(payload);
+    if (absl::Status s = q.Put(job); !s.ok()) return Fail("put", s);
   }
   return 0;
 }
