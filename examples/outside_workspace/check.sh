@@ -11,7 +11,7 @@ dir=$(mktemp -d)
 trap '"$bazel" shutdown >/dev/null 2>&1 || true; rm -rf "$dir"' EXIT
 
 "$bazel" build --nosandbox_debug ${BAZEL_FLAGS:-} //app:producer //app:consumer
-bin=$("$bazel" info bazel-bin 2>/dev/null)
+bin=bazel-bin  # the convenience symlink this build just made
 
 export TYPED_CHANNEL_DIR="$dir/queues"
 mkdir -m 0700 "$TYPED_CHANNEL_DIR"
